@@ -1,0 +1,160 @@
+"""The ``kept`` command.
+
+    kept train    --dataset {adr,folder} [--data-root DIR] [--synthetic] [--config FILE]
+                  [--run-dir DIR] [--seed N] [--resume] [key=value ...]
+    kept eval     --checkpoint RUN_DIR [--dataset ...] [--data-root DIR] [--synthetic]
+                  [--split test] [--out FILE]
+    kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
+    kept data demo --out DIR [--seed S]
+
+``key=value`` arguments override the config (``model.depth=5``, ``train.max_epochs=10``); see
+``configs/default.yaml`` for every key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _data_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--dataset", choices=["adr", "folder"], required=required,
+                   help="adr: the ADR dataset (or its demo with --synthetic); folder: any keypoint-folder dataset")
+    p.add_argument("--data-root", help="keypoint-folder dataset root")
+    p.add_argument("--synthetic", action="store_true", help="adr only: use the bundled demo data generator")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kept", description="Action difference reasoning with KEPT.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train KEPT and evaluate it on the test split")
+    _data_args(p, required=True)
+    p.add_argument("--config", help="YAML config (default: built-in defaults, see configs/default.yaml)")
+    p.add_argument("--run-dir", help="output folder (default: runs/<dataset>-<time>)")
+    p.add_argument("--seed", type=int, help="seed of the run (train.seed)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+
+    p = sub.add_parser("eval", help="evaluate a trained model")
+    p.add_argument("--checkpoint", required=True, help="run directory of `kept train` (or its model.pt)")
+    _data_args(p, required=False)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", help="metrics file (default: print only)")
+    p.add_argument("--predictions", help="also write per-recording predictions as CSV")
+
+    p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics")
+    _data_args(p, required=True)
+    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the val hold-out")
+    p.add_argument("--out", help="metrics file (default: print only)")
+
+    p = sub.add_parser("data", help="dataset tools")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("demo", help="generate the ADR-format demo dataset")
+    d.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--train-per-category", type=int, default=24)
+    d.add_argument("--test-per-category", type=int, default=12)
+    d.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def _config(args, overrides: list[str]):
+    from kept.config import load_config
+
+    extra = []
+    if getattr(args, "dataset", None):
+        extra.append(f"data.dataset={args.dataset}")
+    if getattr(args, "data_root", None):
+        extra.append(f"data.data_root={args.data_root}")
+    if getattr(args, "synthetic", False):
+        extra.append("data.synthetic=true")
+    if getattr(args, "seed", None) is not None:
+        extra.append(f"train.seed={args.seed}")
+    return load_config(getattr(args, "config", None), extra + list(overrides))
+
+
+def _print_metrics(metrics: dict) -> None:
+    def fmt(v):
+        return "   n/a" if v is None else f"{v:6.3f}"
+
+    rows = [("all", metrics["score"])] + list(metrics["per_category"].items())
+    width = max(len(r[0]) for r in rows)
+    print(f"{'category':<{width}}  spearman  R-l2x100  R-l1x100  pair_acc")
+    for name, m in rows:
+        print(f"{name:<{width}}  {fmt(m['spearman'])}    {fmt(m['r_l2_x100'])}    "
+              f"{fmt(m['r_l1_x100'])}    {fmt(m['pair_accuracy'])}")
+    if "paths" in metrics and metrics["paths"]["n"]:
+        p = metrics["paths"]
+        print(f"selected path watches a faulted node in a faulted segment: {p['hit_rate']:.3f} "
+              f"(chance {p['chance_rate']:.3f}, {p['n']} recordings)")
+    print(f"{metrics['n_recordings']} recordings, {metrics['n_pairs']} pairs")
+
+
+def _train(args) -> None:
+    from kept.train import train
+
+    cfg = _config(args, args.overrides)
+    run_dir = Path(args.run_dir or f"runs/{cfg.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    metrics = train(cfg, run_dir, resume=args.resume)
+    if metrics:
+        _print_metrics(metrics)
+        print(f"trained in {metrics['train_seconds']} s; run directory: {run_dir}")
+
+
+def _eval(args) -> None:
+    from kept.data.datamodule import resolve_data_root
+    from kept.data.folder import load_dataset
+    from kept.evaluate import evaluate_model
+    from kept.train import load_model
+
+    model, cfg, _ = load_model(args.checkpoint)
+    if args.dataset:
+        cfg.data.dataset = args.dataset
+        cfg.data.data_root = args.data_root
+        cfg.data.synthetic = args.synthetic
+    dataset = load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=cfg.train.seed)
+    metrics = evaluate_model(model, dataset, cfg, split=args.split, out=args.out, predictions=args.predictions)
+    _print_metrics(metrics)
+
+
+def _baseline(args) -> None:
+    from kept.baseline import evaluate_baseline
+    from kept.data.datamodule import resolve_data_root
+    from kept.data.folder import load_dataset
+    from kept.io import atomic_write_json
+
+    cfg = _config(args, [])
+    dataset = load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=args.seed)
+    metrics = evaluate_baseline(dataset, split=args.split)
+    if args.out:
+        atomic_write_json(args.out, metrics)
+    _print_metrics(metrics)
+
+
+def _data(args) -> None:
+    from kept.data.demo import generate_demo
+
+    out = generate_demo(args.out, seed=args.seed, train_per_category=args.train_per_category,
+                        test_per_category=args.test_per_category, overwrite=args.overwrite)
+    print(f"demo dataset written to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data}
+    try:
+        handlers[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"kept {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

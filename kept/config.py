@@ -1,0 +1,166 @@
+"""Typed run configuration: dataclasses, loaded from YAML, overridden as ``key=value``.
+
+One dataclass per component, composed into :class:`RunConfig`. ``configs/default.yaml`` lists
+every key with its default; a user file only needs the keys it changes. Overrides use dotted
+keys, e.g. ``model.depth=5 loss.kl=0 train.max_epochs=30``. OmegaConf checks the types, so a
+typo or a wrong type fails with the key's name.
+
+Ablation switches of METHOD.md section 8 that concern scores:
+
+=========================  ==================================
+without KL loss            ``loss.kl=0``
+without semantic loss      ``loss.semantic=0``
+without GNN                ``model.use_gnn=false``
+without expert commentary  ``model.use_commentary=false``
+tree depth 3 to 6          ``model.depth=3`` ... ``model.depth=6``
+=========================  ==================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "LossConfig",
+    "TrainConfig",
+    "RunConfig",
+    "load_config",
+    "save_config",
+]
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, how recordings become model inputs, and how pairs are batched."""
+
+    dataset: str = "adr"  #: ``adr`` or ``folder``
+    data_root: Optional[str] = None  #: keypoint-folder root (``adr``: the built ADR folder)
+    synthetic: bool = False  #: ``adr`` only: use the bundled demo generator instead of real ADR
+    demo_seed: int = 0  #: seed of the generated demo data
+    cache_dir: Optional[str] = None  #: default: $KEPT_CACHE or ~/.cache/kept
+    val_fraction: float = 0.15  #: share of train held out as val when there are no val rows
+    num_keyframes: int = 32  #: N keyframes per recording
+    segment_samples: int = 8  #: samples per joint trajectory and segment (input of F_K)
+    batch_size: int = 32  #: pairs per batch
+    num_workers: int = 0
+    max_pairs_per_epoch: Optional[int] = None  #: subsample train pairs each epoch (seeded)
+
+
+@dataclass
+class ModelConfig:
+    """Sizes and switches of the KEPT score branch (METHOD.md sections 2-6)."""
+
+    dim: int = 64  #: D, the width of every token
+    heads: int = 4  #: attention heads of each MHCA
+    depth: int = 4  #: K, tree depth = number of temporal segments
+    top_k: int = 8  #: paths in the training mixture (1 = hard argmax)
+    mixture_temperature: float = 1.0  #: softmax temperature over the top-k path logits
+    dropout: float = 0.0
+    use_gnn: bool = True  #: False: read the score out of f'_K directly
+    use_commentary: bool = True  #: False: no f_C branch, no semantic loss
+    ikg_threshold: float = 1.0  #: c in tau = c / (number of candidate edges)
+    sentence_encoder: Optional[str] = None  #: path or hub id; default: bundled all-MiniLM-L6-v2
+
+
+@dataclass
+class LossConfig:
+    """Weights of METHOD.md section 6: L = L_score + a1 L_semantic + a3 L_KL."""
+
+    semantic: float = 0.1  #: a1
+    kl: float = 0.1  #: a3
+    kl_symmetric: bool = True  #: mean of both KL directions (False: KL(p1 || p2) only)
+
+
+@dataclass
+class TrainConfig:
+    """The Lightning trainer and the optimiser."""
+
+    max_epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    accelerator: str = "cpu"  #: ``cpu``, ``gpu``, ``auto``, ...
+    devices: Any = 1  #: an int, a list of ids, or ``auto``
+    strategy: str = "auto"  #: e.g. ``ddp`` for several GPUs
+    precision: str = "32-true"
+    gradient_clip: float = 1.0
+    progress_bar: bool = True
+    eval_batch_size: int = 64  #: recordings per batch at evaluation
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Defaults, then a YAML file, then ``key=value`` overrides; validated against the types.
+
+    Args:
+        path: a YAML file with any subset of the keys (None: defaults only).
+        overrides: dotted ``key=value`` strings, e.g. ``["model.depth=5"]``.
+
+    Returns:
+        The :class:`RunConfig`.
+    """
+    cfg = OmegaConf.structured(RunConfig)
+    try:
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"config file not found: {path}")
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: a config file must be a YAML mapping of sections")
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(loaded))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ValueError(f"overrides must look like key=value (e.g. model.depth=5), got {bad}")
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as err:
+        where = f" in {path}" if path is not None else ""
+        raise ValueError(f"invalid configuration{where}: {err}".split("\n    full_key")[0]) from None
+    run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    _check(run)
+    return run
+
+
+def _check(cfg: RunConfig) -> None:
+    if cfg.data.dataset not in ("adr", "folder"):
+        raise ValueError(f"data.dataset must be 'adr' or 'folder', got '{cfg.data.dataset}'")
+    if not 2 <= cfg.model.depth <= 8:
+        raise ValueError(f"model.depth must be in 2..8 (B^K paths are enumerated), got {cfg.model.depth}")
+    if cfg.data.num_keyframes < cfg.model.depth:
+        raise ValueError(
+            f"data.num_keyframes ({cfg.data.num_keyframes}) must be at least model.depth "
+            f"({cfg.model.depth}): every segment needs a keyframe"
+        )
+    if cfg.model.dim % cfg.model.heads:
+        raise ValueError(f"model.dim ({cfg.model.dim}) must be divisible by model.heads ({cfg.model.heads})")
+    if cfg.model.top_k < 1:
+        raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ValueError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain nested dict of a config (for YAML and checkpoints)."""
+    return asdict(cfg)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the full config as YAML, atomically."""
+    from kept.io import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -1,0 +1,170 @@
+"""Pairs of recordings as batches: the Lightning DataModule of KEPT training.
+
+``setup`` loads the keypoint-folder dataset once, turns every recording into model inputs
+(:func:`kept.features.recording_features`, progress bar) and embeds the expert commentary
+(cached on disk). Training batches are pairs of the train split; validation batches are the
+recordings of the val split. The pair order is reshuffled every epoch from ``seed + epoch``, so
+a run resumed from an end-of-epoch checkpoint sees the same batches as an uninterrupted one.
+
+Batch layout (a dict of tensors, so Lightning moves it between devices): the first half of every
+tensor is recording a of each pair, the second half recording b.
+
+Shapes (R = 2 x pairs in training, recordings in validation):
+    node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S)
+    target (R,) normalised score, commentary (R, E), has_commentary (R,) bool, row (R,) int64
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from kept.commentary import SentenceEmbedder, embed_commentary
+from kept.config import RunConfig
+from kept.data.folder import KeypointDataset, load_dataset
+from kept.features import RecordingFeatures, recording_features, stack_features
+
+__all__ = ["default_cache_dir", "resolve_data_root", "PairDataModule", "FeatureBank"]
+
+
+def default_cache_dir(configured: str | None = None) -> Path:
+    """The cache folder: the configured one, else $KEPT_CACHE, else ~/.cache/kept."""
+    return Path(configured or os.environ.get("KEPT_CACHE") or Path.home() / ".cache" / "kept")
+
+
+def resolve_data_root(cfg: RunConfig) -> Path:
+    """The keypoint-folder root the config points at; generates the demo data when asked to."""
+    data = cfg.data
+    if data.dataset == "adr" and data.synthetic:
+        from kept.data.demo import generate_demo
+
+        root = default_cache_dir(data.cache_dir) / "demo" / f"adr-demo-seed{data.demo_seed}"
+        if not (root / "dataset.json").exists():
+            generate_demo(root, seed=data.demo_seed, overwrite=root.exists())
+        return root
+    if data.data_root is None:
+        if data.dataset == "adr":
+            raise ValueError(
+                "no ADR data given. ADR is built from Ego-Exo4D, which you license yourself: build "
+                "it with `kept data adr --egoexo-root ROOT --out DIR` and pass --data-root DIR, or "
+                "train on the bundled demo data with --synthetic."
+            )
+        raise ValueError("--dataset folder needs --data-root DIR (a keypoint-folder dataset)")
+    root = Path(data.data_root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"data root not found: {root}")
+    return root
+
+
+class FeatureBank:
+    """Model inputs of every recording of a dataset, one row per recording.
+
+    Args:
+        dataset: the loaded dataset.
+        cfg: run config (keyframes, depth, segment samples, commentary switches, cache).
+        progress: show a progress bar.
+
+    Attributes:
+        ids: recording ids in row order.
+        features: batched :class:`RecordingFeatures` (all recordings).
+        target: (R,) normalised scores.
+        commentary: (R, E) embeddings (zeros where a recording has none).
+        has_commentary: (R,) bool.
+    """
+
+    def __init__(self, dataset: KeypointDataset, cfg: RunConfig, progress: bool = True):
+        self.dataset = dataset
+        self.ids = list(dataset.recordings)
+        self.row = {rid: i for i, rid in enumerate(self.ids)}
+        items = []
+        for rid in tqdm(self.ids, desc="features", disable=not progress, leave=False):
+            try:
+                items.append(recording_features(
+                    dataset.keypoints(rid), dataset.skeleton, dataset.fps,
+                    num_keyframes=cfg.data.num_keyframes, depth=cfg.model.depth,
+                    segment_samples=cfg.data.segment_samples, up_axis=dataset.up_axis))
+            except ValueError as err:
+                raise ValueError(f"{dataset.root}: recording '{rid}': {err}") from None
+        self.features: RecordingFeatures = stack_features(items)
+        scores = np.array([dataset.recordings[r].score for r in self.ids], dtype=np.float32)
+        self.target = torch.as_tensor(dataset.normalize_score(scores), dtype=torch.float32)
+        texts = {r: dataset.recordings[r].commentary for r in self.ids if dataset.recordings[r].commentary}
+        self.commentary_dim = 384
+        self.commentary = torch.zeros(len(self.ids), self.commentary_dim)
+        self.has_commentary = torch.zeros(len(self.ids), dtype=torch.bool)
+        wants = cfg.model.use_commentary and cfg.loss.semantic > 0
+        if texts and wants:
+            embedder = SentenceEmbedder(cfg.model.sentence_encoder)
+            emb = embed_commentary(texts, embedder, default_cache_dir(cfg.data.cache_dir))
+            self.commentary_dim = embedder.dim
+            self.commentary = torch.zeros(len(self.ids), self.commentary_dim)
+            for rid, e in emb.items():
+                self.commentary[self.row[rid]] = torch.as_tensor(e)
+                self.has_commentary[self.row[rid]] = True
+
+    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The batch dict of the given rows (see the module docstring)."""
+        f = self.features.index(rows)
+        return {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
+                "target": self.target[rows], "commentary": self.commentary[rows],
+                "has_commentary": self.has_commentary[rows], "row": rows}
+
+    def rows(self, ids: list[str]) -> torch.Tensor:
+        return torch.as_tensor([self.row[i] for i in ids], dtype=torch.long)
+
+
+class PairDataModule(L.LightningDataModule):
+    """Train on pairs of the train split, validate on the recordings of the val split.
+
+    Args:
+        cfg: the run config.
+        dataset: an already loaded dataset (default: loaded from the config's root).
+    """
+
+    def __init__(self, cfg: RunConfig, dataset: KeypointDataset | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.dataset = dataset
+        self.bank: FeatureBank | None = None
+
+    def prepare_data(self) -> None:
+        if self.dataset is None:
+            resolve_data_root(self.cfg)  # generates the demo data once, on one process
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.bank is not None:
+            return
+        if self.dataset is None:
+            self.dataset = load_dataset(resolve_data_root(self.cfg), val_fraction=self.cfg.data.val_fraction,
+                                        seed=self.cfg.train.seed)
+        if not self.dataset.pairs_in("train"):
+            raise ValueError(f"{self.dataset.root}: the train split has no pairs to train on")
+        self.bank = FeatureBank(self.dataset, self.cfg, progress=self.cfg.train.progress_bar)
+        pairs = self.dataset.pairs_in("train")
+        self.train_pairs = torch.as_tensor([[self.bank.row[p.id_a], self.bank.row[p.id_b]] for p in pairs])
+        self.val_rows = self.bank.rows(self.dataset.ids("val"))
+
+    def _collate_pairs(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        pairs = torch.stack(items)  # (pairs, 2)
+        return self.bank.batch(torch.cat([pairs[:, 0], pairs[:, 1]]))
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        gen = torch.Generator().manual_seed(self.cfg.train.seed * 100003 + epoch)
+        order = torch.randperm(len(self.train_pairs), generator=gen)
+        if self.cfg.data.max_pairs_per_epoch:
+            order = order[: self.cfg.data.max_pairs_per_epoch]
+        return DataLoader(list(self.train_pairs[order]), batch_size=self.cfg.data.batch_size, shuffle=False,
+                          collate_fn=self._collate_pairs, num_workers=self.cfg.data.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        rows = list(self.val_rows)
+        return DataLoader(rows, batch_size=self.cfg.train.eval_batch_size, shuffle=False,
+                          collate_fn=lambda r: self.bank.batch(torch.stack(r)),
+                          num_workers=self.cfg.data.num_workers)

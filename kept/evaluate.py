@@ -1,0 +1,148 @@
+"""``kept eval``: predictions of a trained model and the metrics of METHOD.md section 9.
+
+``metrics.json``::
+
+    {"score": {"spearman", "r_l2_x100", "r_l1_x100", "pair_accuracy"},
+     "per_category": {name: {same keys}}, "n_recordings", "n_pairs", "split",
+     "paths": {...}}          # only when the dataset ships true fault annotations (faults.json)
+
+Scores are reported in the dataset's units. Every recording is scored once, on its own (the
+score branch does not look at the other recording of a pair), and pair accuracy orders the
+split's pairs by those scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kept.config import RunConfig
+from kept.data.datamodule import FeatureBank
+from kept.data.folder import KeypointDataset
+from kept.io import atomic_write_json, atomic_write_text
+from kept.metrics import evaluate_scores
+from kept.model import KEPT
+from kept.system import features_of
+
+__all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement"]
+
+
+@dataclass
+class Predictions:
+    """Per-recording outputs of the score branch.
+
+    Shapes:
+        score: (R,) normalised predicted scores
+        best_path: (R, K) node index per level of the selected path l*
+        logits: (R, T) path logits
+    """
+
+    ids: list[str]
+    score: np.ndarray
+    best_path: np.ndarray
+    logits: np.ndarray
+
+
+@torch.no_grad()
+def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64, progress: bool = False) -> Predictions:
+    """Score recordings (no commentary needed) and select their reasoning paths."""
+    model.eval()
+    device = next(model.parameters()).device
+    scores, paths, logits = [], [], []
+    for start in tqdm(range(0, len(ids), batch_size), desc="predict", disable=not progress, leave=False):
+        batch = bank.batch(bank.rows(ids[start : start + batch_size]))
+        out = model(features_of(batch).to(device))
+        scores.append(out.score.cpu())
+        paths.append(model.paths[out.selection.best].cpu())
+        logits.append(out.logits.cpu())
+    if not ids:
+        return Predictions([], np.zeros(0), np.zeros((0, model.cfg.depth), int), np.zeros((0, 0)))
+    return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(logits).numpy())
+
+
+def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, list[dict]],
+                         node_names: tuple[str, ...], depth: int) -> dict:
+    """How often the selected path watches a faulted node type in a faulted segment.
+
+    A recording with faults counts as a hit when for some fault the path's node at a segment
+    overlapping the fault's time span [t_start, t_end) is the fault's node type. ``chance_rate``
+    is the hit rate of a path drawn uniformly at random, for comparison.
+
+    Returns:
+        ``{"hit_rate", "chance_rate", "n"}`` over the recordings that have faults.
+    """
+    hits, chance = [], []
+    B = len(node_names)
+    for rid, path in best_path.items():
+        marked = [set() for _ in range(depth)]  # faulted node indices per segment
+        for f in faults.get(rid, []):
+            if f["node_type"] not in node_names:
+                continue
+            first = int(np.floor(f["t_start"] * depth))
+            last = int(np.ceil(f["t_end"] * depth)) - 1
+            for k in range(max(first, 0), min(last, depth - 1) + 1):
+                marked[k].add(node_names.index(f["node_type"]))
+        if not any(marked):
+            continue
+        hits.append(any(int(path[k]) in marked[k] for k in range(depth)))
+        chance.append(1.0 - float(np.prod([1.0 - len(m) / B for m in marked])))
+    if not hits:
+        return {"hit_rate": None, "chance_rate": None, "n": 0}
+    return {"hit_rate": float(np.mean(hits)), "chance_rate": float(np.mean(chance)), "n": len(hits)}
+
+
+def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split: str = "test",
+                   bank: FeatureBank | None = None, out: str | Path | None = None,
+                   predictions: str | Path | None = None) -> dict:
+    """Metrics of a model on one split of a dataset; optionally written to files.
+
+    Args:
+        model: trained KEPT model.
+        dataset: the dataset (same skeleton as the model).
+        cfg: the model's run config (feature settings).
+        split: ``train``, ``val`` or ``test``.
+        bank: precomputed features of ``dataset`` (computed when None).
+        out: write ``metrics.json`` here.
+        predictions: write a per-recording CSV here.
+    """
+    if tuple(model.node_names) != dataset.skeleton.node_names:
+        raise ValueError(
+            f"the model was trained with node types {list(model.node_names)} but dataset "
+            f"{dataset.root} has {list(dataset.skeleton.node_names)}: evaluate on a dataset of the same skeleton"
+        )
+    ids = dataset.ids(split)
+    if not ids:
+        raise ValueError(f"{dataset.root}: split '{split}' has no recordings")
+    bank = bank or FeatureBank(dataset, cfg, progress=cfg.train.progress_bar)
+    if bank.features.node_stats.shape[-1] != model.score_net.f_m[0].in_features:
+        raise ValueError(f"dataset {dataset.root} does not match the model's skeleton '{dataset.skeleton.name}'")
+    pred = predict(model, bank, ids, cfg.train.eval_batch_size, progress=cfg.train.progress_bar)
+    truth = {i: dataset.recordings[i].score for i in ids}
+    scores = dict(zip(ids, dataset.denormalize_score(pred.score).tolist()))
+    pairs = [(p.id_a, p.id_b) for p in dataset.pairs_in(split)]
+    metrics = evaluate_scores({i: dataset.recordings[i].category for i in ids}, truth, scores, pairs,
+                              dataset.score_range)
+    metrics["split"] = split
+    faults_file = Path(dataset.root) / "faults.json"
+    if faults_file.exists():
+        faults = json.loads(faults_file.read_text())
+        metrics["paths"] = fault_path_agreement(dict(zip(ids, pred.best_path)), faults,
+                                                dataset.skeleton.node_names, model.cfg.depth)
+    if out is not None:
+        atomic_write_json(out, metrics)
+    if predictions is not None:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["id", "category", "score", "predicted", "path"])
+        for i, rid in enumerate(ids):
+            path = "-".join(dataset.skeleton.node_names[j] for j in pred.best_path[i])
+            w.writerow([rid, dataset.recordings[rid].category, truth[rid], round(scores[rid], 4), path])
+        atomic_write_text(predictions, buf.getvalue())
+    return metrics

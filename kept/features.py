@@ -1,0 +1,134 @@
+"""From a keypoint sequence to the model's inputs: keyframes, node statistics, segment trajectories.
+
+Shapes glossary: F frames, P joints, N keyframes, B node types, J joints per node type,
+h = 5 J node-statistic size, K segments (tree depth), S samples per segment trajectory.
+
+Time is sampled, not frames: keyframe n sits at the centre of the n-th of N equal time bins of
+the recording, and segment k covers the k-th of K equal time spans (METHOD.md section 4), so
+recordings of any length and frame rate give the same shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pose.kinematics import fill_missing, joint_speeds, node_kinematics, normalize_positions
+from pose.skeleton import Skeleton
+
+__all__ = ["RecordingFeatures", "recording_features", "resample", "segment_of_keyframe", "stack_features"]
+
+#: Channels per joint in ``frames`` and per sample in ``segments``: x, y, z, speed.
+JOINT_CHANNELS = 4
+
+
+@dataclass
+class RecordingFeatures:
+    """Model inputs of one recording (or a batch, with a leading batch dimension).
+
+    Shapes:
+        node_stats: (N, B, h) node kinematics [a, v, x, y, z] per joint of each node type
+        frames: (N, P, 4) normalised position and speed of every joint at the keyframes
+        segments: (K, P, 4 S) every joint's trajectory (position, speed) over each segment
+    """
+
+    node_stats: torch.Tensor
+    frames: torch.Tensor
+    segments: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "RecordingFeatures":
+        return RecordingFeatures(*(t.to(device) for t in (self.node_stats, self.frames, self.segments)))
+
+    def index(self, idx: torch.Tensor | list[int]) -> "RecordingFeatures":
+        """Select recordings from a batched instance along the batch dimension."""
+        return RecordingFeatures(self.node_stats[idx], self.frames[idx], self.segments[idx])
+
+    def __len__(self) -> int:
+        return self.node_stats.shape[0]
+
+
+def resample(values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Linear interpolation along axis 0 at fractional times in [0, 1] of the recording.
+
+    Frame f is taken to sit at the centre of its time bin, ``(f + 0.5) / F``.
+
+    Shapes:
+        values: (F, ...)
+        times: (M,)
+        returns: (M, ...)
+    """
+    F = values.shape[0]
+    pos = np.clip(times * F - 0.5, 0.0, F - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, F - 1)
+    w = (pos - lo).reshape(-1, *([1] * (values.ndim - 1)))
+    return values[lo] * (1 - w) + values[hi] * w
+
+
+def segment_of_keyframe(num_keyframes: int, depth: int) -> np.ndarray:
+    """Segment index of each keyframe: keyframe n at time (n + 0.5) / N is in segment floor(t K).
+
+    Shapes:
+        returns: (N,) int64 with values in [0, K)
+    """
+    t = (np.arange(num_keyframes) + 0.5) / num_keyframes
+    return np.minimum((t * depth).astype(np.int64), depth - 1)
+
+
+def recording_features(
+    xyz: np.ndarray,
+    skeleton: Skeleton,
+    fps: float,
+    *,
+    num_keyframes: int = 32,
+    depth: int = 4,
+    segment_samples: int = 8,
+    up_axis: str = "y",
+) -> RecordingFeatures:
+    """Compute the model inputs of one recording.
+
+    Args:
+        xyz: keypoints, NaN where a joint is missing.
+        skeleton: the recording's skeleton.
+        fps: its frame rate (speeds are per second).
+        num_keyframes: N.
+        depth: K, the number of temporal segments.
+        segment_samples: S.
+        up_axis: vertical axis for one-bone angles.
+
+    Shapes:
+        xyz: (F, P, 3) with F >= 2
+        returns: :class:`RecordingFeatures` without a batch dimension
+    """
+    if xyz.ndim != 3 or xyz.shape[1] != skeleton.num_joints or xyz.shape[2] != 3:
+        raise ValueError(
+            f"keypoints of shape {xyz.shape} do not match skeleton '{skeleton.name}': expected "
+            f"(frames, {skeleton.num_joints}, 3)"
+        )
+    if xyz.shape[0] < 2:
+        raise ValueError(f"a recording needs at least 2 frames to measure speed, got {xyz.shape[0]}")
+    stats = node_kinematics(xyz, skeleton, fps, up_axis)  # (F, B, h)
+    norm = normalize_positions(fill_missing(xyz))  # (F, P, 3)
+    per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
+
+    key_t = (np.arange(num_keyframes) + 0.5) / num_keyframes
+    seg_t = (np.arange(depth)[:, None] + (np.arange(segment_samples)[None] + 0.5) / segment_samples) / depth
+    seg = resample(per_joint, seg_t.reshape(-1))  # (K S, P, 4)
+    seg = seg.reshape(depth, segment_samples, skeleton.num_joints, JOINT_CHANNELS)
+    seg = seg.transpose(0, 2, 1, 3).reshape(depth, skeleton.num_joints, -1)  # (K, P, S 4)
+    return RecordingFeatures(
+        node_stats=torch.as_tensor(resample(stats, key_t), dtype=torch.float32),
+        frames=torch.as_tensor(resample(per_joint, key_t), dtype=torch.float32),
+        segments=torch.as_tensor(seg, dtype=torch.float32),
+    )
+
+
+def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:
+    """Stack single recordings into a batch (leading dimension R)."""
+    return RecordingFeatures(
+        node_stats=torch.stack([f.node_stats for f in items]),
+        frames=torch.stack([f.frames for f in items]),
+        segments=torch.stack([f.segments for f in items]),
+    )

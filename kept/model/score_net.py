@@ -1,0 +1,113 @@
+r"""The cross-attention score net R_psi: the value Q(l) of every reasoning path.
+
+METHOD.md section 4, equation (2) of the KEPT paper:
+
+.. math::
+    Q(l) = \sigma\big(F_R(\mathrm{pool}_N\,\mathrm{MHCA}(F_M(f_M(l)),\ F_V(f_V)))\big)
+
+Fast path (block assembly). The cross attention treats every query token on its own and the
+tokens of a path at keyframe n depend only on (n, l[segment(n)]). So with mean pooling
+
+.. math::
+    \mathrm{pool}_N(l) = \sum_k w_k\, z[k, l_k], \qquad
+    z[k, j] = \mathrm{mean}_{n \in k}\ \mathrm{MHCA}(F_M(f_M)[n, j], F_V(f_V)),
+    \quad w_k = N_k / N
+
+so attention runs once over the N x B node tokens, not T = B^K times. The first layer of F_R is
+linear, so it is applied to the K x B block vectors before assembly as well; only the activation
+and the last layer of F_R run per path. :meth:`ScoreNet.naive_logits` is the per-path form that
+the tests compare against.
+
+Shapes glossary: R recordings, N keyframes, B node types, h node-statistic size, K segments,
+T paths, D width.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kept.features import segment_of_keyframe
+from kept.model.layers import MLP, CrossAttention
+from kept.model.tree import enumerate_paths, path_tokens
+
+__all__ = ["ScoreNet"]
+
+
+class ScoreNet(nn.Module):
+    """Scores all B^K paths of the keypoint-guided tree.
+
+    Args:
+        stat_dim (int): h, size of a node's statistics per keyframe.
+        num_nodes (int): B, node types (branches per level).
+        depth (int): K, levels = temporal segments.
+        num_keyframes (int): N.
+        dim (int): D.
+        heads (int): attention heads.
+        dropout (float): dropout in the mappers and attention (default 0).
+
+    Shapes:
+        node_stats: (R, N, B, h)
+        visual: (R, N, D) the visual tokens f_V
+        node_tokens (returned): (R, N, B, D) F_M(f_M) plus keyframe position embeddings
+        logits (returned): (R, T) pre-sigmoid Q of every path, in :attr:`paths` order
+    """
+
+    def __init__(self, stat_dim: int, num_nodes: int, depth: int, num_keyframes: int, dim: int,
+                 heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.f_m = MLP(stat_dim, dim, dropout=dropout)  # F_M
+        self.f_v = MLP(dim, dim, dropout=dropout)  # F_V
+        self.position = nn.Parameter(torch.zeros(num_keyframes, dim))
+        self.mhca = CrossAttention(dim, heads, dropout)
+        self.f_r = MLP(dim, 1, hidden=dim, dropout=dropout)  # F_R
+        segment = torch.as_tensor(segment_of_keyframe(num_keyframes, depth))
+        self.register_buffer("segment", segment, persistent=False)  # (N,)
+        self.register_buffer("paths", enumerate_paths(num_nodes, depth), persistent=False)  # (T, K)
+        # (K, N) averaging weights: row k is 1/N at the keyframes of segment k
+        pool = torch.nn.functional.one_hot(segment, depth).T.float() / num_keyframes
+        self.register_buffer("pool", pool, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.position, std=0.02)
+
+    def node_tokens(self, node_stats: torch.Tensor) -> torch.Tensor:
+        """F_M(f_M) of every (keyframe, node) plus a keyframe position embedding. (R, N, B, D)"""
+        return self.f_m(node_stats) + self.position[None, :, None, :]
+
+    def visual_kv(self, visual: torch.Tensor) -> torch.Tensor:
+        """F_V(f_V), the keys and values of the score net's attention. (R, N, D)"""
+        return self.f_v(visual)
+
+    def forward(self, node_stats: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Path logits by block assembly. Returns ``(logits (R, T), node_tokens (R, N, B, D))``."""
+        tokens = self.node_tokens(node_stats)
+        R, N, B, D = tokens.shape
+        attended = self.mhca(tokens.reshape(R, N * B, D), self.visual_kv(visual))  # (R, N B, D)
+        blocks = torch.einsum("kn,rnbd->rkbd", self.pool, attended.reshape(R, N, B, D))  # (R, K, B, D)
+        return self._assemble(blocks), tokens
+
+    def _assemble(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Path logits from the K x B block vectors (already weighted by N_k / N)."""
+        first, act, drop, last = self.f_r
+        pre = blocks @ first.weight.T  # (R, K, B, D): F_R's first layer, without bias
+        K = pre.shape[1]
+        level = torch.arange(K, device=pre.device)
+        hidden = pre[:, level, self.paths].sum(dim=2) + first.bias  # (R, T, D)
+        return last(drop(act(hidden))).squeeze(-1)
+
+    def naive_logits(self, node_stats: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """Reference form: attention run once per path on its N tokens. Slow; for tests.
+
+        Shapes:
+            returns: (R, T)
+        """
+        tokens = self.node_tokens(node_stats)
+        kv = self.visual_kv(visual)
+        out = []
+        for t in range(self.paths.shape[0]):
+            query = path_tokens(tokens, self.paths[t : t + 1], self.segment)[:, 0]  # (R, N, D)
+            pooled = self.mhca(query, kv).mean(dim=1)  # (R, D)
+            out.append(self.f_r(pooled).squeeze(-1))
+        return torch.stack(out, dim=-1)

@@ -1,0 +1,94 @@
+"""The Lightning system that trains KEPT: losses, logging and the optimiser.
+
+Total loss (METHOD.md section 6, score branch):
+
+    L = L_score + a1 L_semantic + a3 L_KL
+
+L_score is the squared error on scores normalised to [0, 1], over both recordings of each pair;
+L_semantic is averaged over the recordings that have commentary; L_KL compares the path
+distributions of the two recordings of each pair. The model itself is a plain ``nn.Module``
+handed in ready-built.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from kept.config import RunConfig
+from kept.features import RecordingFeatures
+from kept.losses import masked_mean, path_kl
+from kept.metrics import spearman
+from kept.model import KEPT, KEPTOutput
+
+__all__ = ["KEPTSystem", "features_of"]
+
+
+def features_of(batch: dict[str, torch.Tensor]) -> RecordingFeatures:
+    """The model inputs inside a batch dict."""
+    return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"])
+
+
+class KEPTSystem(L.LightningModule):
+    """Trains a :class:`KEPT` model on pairs.
+
+    Args:
+        model: the KEPT model.
+        cfg: the run config (loss weights, optimiser, seed).
+    """
+
+    def __init__(self, model: KEPT, cfg: RunConfig):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self._val_pred: list[torch.Tensor] = []
+        self._val_true: list[torch.Tensor] = []
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> KEPTOutput:
+        commentary = batch["commentary"] if bool(batch["has_commentary"].any()) else None
+        return self.model(features_of(batch), commentary)
+
+    def losses(self, batch: dict[str, torch.Tensor], out: KEPTOutput) -> dict[str, torch.Tensor]:
+        """Every loss term and the weighted total for a pair batch."""
+        w = self.cfg.loss
+        score = F.mse_loss(out.score, batch["target"])
+        zero = score.new_zeros(())
+        semantic = masked_mean(out.semantic, batch["has_commentary"]) if out.semantic is not None else zero
+        half = out.path_dist.shape[0] // 2
+        kl = path_kl(out.path_dist[:half], out.path_dist[half:], w.kl_symmetric)
+        total = score + w.semantic * semantic + w.kl * kl
+        return {"loss": total, "score": score, "semantic": semantic, "kl": kl}
+
+    def on_train_epoch_start(self) -> None:
+        # Reseed per epoch so that dropout and any sampling repeat exactly after a resume.
+        torch.manual_seed(self.cfg.train.seed * 100003 + self.current_epoch)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        parts = self.losses(batch, self(batch))
+        pairs = batch["target"].shape[0] // 2
+        self.log_dict({f"train/{k}": v for k, v in parts.items()}, batch_size=pairs,
+                      prog_bar=False, on_step=False, on_epoch=True)
+        self.log("loss", parts["loss"], batch_size=pairs, prog_bar=True, on_step=True, on_epoch=False, logger=False)
+        return parts["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.model(features_of(batch))
+        self.log("val/score_mse", F.mse_loss(out.score, batch["target"]), batch_size=len(out.score),
+                 prog_bar=True, sync_dist=True)
+        self._val_pred.append(out.score.detach().cpu())
+        self._val_true.append(batch["target"].detach().cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if self._val_pred:
+            rho = spearman(torch.cat(self._val_true).numpy(), torch.cat(self._val_pred).numpy())
+            self.log("val/spearman", float(np.nan if rho is None else rho), prog_bar=True)
+        self._val_pred.clear()
+        self._val_true.clear()
+
+    def configure_optimizers(self):
+        t = self.cfg.train
+        opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(t.max_epochs, 1), eta_min=t.lr * 0.05)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

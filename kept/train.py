@@ -1,0 +1,157 @@
+"""``kept train``: fit KEPT on a keypoint-folder dataset and evaluate it on the test split.
+
+A run directory holds::
+
+    config.yaml            the full config of the run
+    checkpoints/last.ckpt  Lightning checkpoint after every epoch (for --resume)
+    logs/metrics.csv       losses per epoch (Lightning's CSVLogger)
+    model.pt               the final model (loaded by ``kept eval --checkpoint RUN_DIR``)
+    metrics.json           test metrics at the end
+    predictions.csv        per test recording: true and predicted score, selected path
+
+Every file is written atomically, checkpoints included (:class:`AtomicCheckpointIO`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from kept.config import RunConfig, config_to_dict, save_config
+from kept.data.datamodule import PairDataModule
+from kept.io import atomic_path, atomic_torch_save
+from kept.model import KEPT
+from kept.system import KEPTSystem
+from pose.skeleton import Skeleton
+
+__all__ = ["AtomicCheckpointIO", "build_model", "train", "save_model", "load_model", "MODEL_FILE"]
+
+MODEL_FILE = "model.pt"
+LAST_CKPT = "checkpoints/last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO that writes a temp file and renames it into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384) -> KEPT:
+    """The KEPT model of a config (the default keypoint visual encoder)."""
+    return KEPT(skeleton, cfg.model, cfg.data.num_keyframes, cfg.data.segment_samples, commentary_dim)
+
+
+def save_model(model: KEPT, cfg: RunConfig, skeleton: Skeleton, dataset_info: dict, path: str | Path) -> None:
+    """Write a self-contained model file: weights, config, skeleton and score range."""
+    atomic_torch_save({
+        "format": "kept-model/1",
+        "config": config_to_dict(cfg),
+        "skeleton": {"name": skeleton.name, **skeleton.to_spec()},
+        "commentary_dim": model.alignment.f_c.in_features,
+        "dataset": dataset_info,
+        "state_dict": model.state_dict(),
+    }, path)
+
+
+def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
+    """Load ``RUN_DIR/model.pt`` (or a model file given directly).
+
+    Returns:
+        ``(model in eval mode, config, saved dict without the weights)``
+    """
+    from kept.config import load_config
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trained model at {path}: pass a run directory written by `kept train` "
+            f"(it holds {MODEL_FILE} once training has finished)"
+        )
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved.get("format") != "kept-model/1":
+        raise ValueError(f"{path} is not a kept model file (format {saved.get('format')!r})")
+    cfg = load_config(overrides=[f"{k}={v}" for k, v in _flatten(saved["config"]).items()])
+    skeleton = Skeleton.from_spec(saved["skeleton"], name=saved["skeleton"]["name"])
+    model = build_model(cfg, skeleton, saved["commentary_dim"])
+    model.load_state_dict(saved.pop("state_dict"))
+    model.eval()
+    del OmegaConf
+    return model, cfg, saved
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = "null" if v is None else v
+    return out
+
+
+def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False) -> dict:
+    """Train, save the final model, and evaluate on the test split.
+
+    Args:
+        cfg: the run config.
+        run_dir: where everything is written (created if needed).
+        resume: continue from ``run_dir/checkpoints/last.ckpt``.
+
+    Returns:
+        The test metrics (also written to ``run_dir/metrics.json``).
+    """
+    from kept.evaluate import evaluate_model
+
+    run_dir = Path(run_dir)
+    last = run_dir / LAST_CKPT
+    if resume and not last.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last}; start without --resume")
+    if not resume and (last.exists() or (run_dir / MODEL_FILE).exists()):
+        raise ValueError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
+        )
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    start = time.time()
+    dm = PairDataModule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    save_config(cfg, run_dir / "config.yaml")
+    model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim)
+    system = KEPTSystem(model, cfg)
+    t = cfg.train
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        precision=t.precision, default_root_dir=run_dir, deterministic=True,
+        logger=CSVLogger(run_dir, name="logs", version=""),
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)],
+        plugins=[AtomicCheckpointIO()], gradient_clip_val=t.gradient_clip or None,
+        enable_progress_bar=t.progress_bar, enable_model_summary=False,
+        reload_dataloaders_every_n_epochs=1, limit_val_batches=1.0 if len(dm.val_rows) else 0,
+        num_sanity_val_steps=0, log_every_n_steps=10,
+    )
+    trainer.fit(system, datamodule=dm, ckpt_path=str(last) if resume else None)
+    if not trainer.is_global_zero:
+        return {}
+    info = {"name": dm.dataset.name, "root": str(dm.dataset.root), "score_range": list(dm.dataset.score_range),
+            "fps": dm.dataset.fps, "up_axis": dm.dataset.up_axis}
+    model = model.cpu().eval()
+    save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
+    metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
+                             out=run_dir / "metrics.json", predictions=run_dir / "predictions.csv")
+    metrics["train_seconds"] = round(time.time() - start, 1)
+    from kept.io import atomic_write_json
+
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
