@@ -130,7 +130,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as err:
         where = f" in {path}" if path is not None else ""
-        raise ValueError(f"invalid configuration{where}: {err}".split("\n    full_key")[0]) from None
+        key = getattr(err, "full_key", None)
+        msg = str(getattr(err, "msg", None) or err).split("\n")[0]
+        raise ValueError(f"invalid configuration{where}: {key + ': ' if key else ''}{msg}") from None
     run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     _check(run)
     return run

@@ -101,13 +101,15 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False) -> dict:
+def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
+          callbacks: list[L.Callback] | None = None) -> dict:
     """Train, save the final model, and evaluate on the test split.
 
     Args:
         cfg: the run config.
         run_dir: where everything is written (created if needed).
         resume: continue from ``run_dir/checkpoints/last.ckpt``.
+        callbacks: extra Lightning callbacks (e.g. early stopping, your own logging).
 
     Returns:
         The test metrics (also written to ``run_dir/metrics.json``).
@@ -135,7 +137,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False) -> dict:
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         precision=t.precision, default_root_dir=run_dir, deterministic=True,
         logger=CSVLogger(run_dir, name="logs", version=""),
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)],
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                                   enable_version_counter=False),
+                   *(callbacks or [])],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=t.gradient_clip or None,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1, limit_val_batches=1.0 if len(dm.val_rows) else 0,

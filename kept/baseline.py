@@ -1,0 +1,91 @@
+"""A hand-crafted-feature ridge baseline for score regression.
+
+Features are global statistics only (no temporal segments): for every node-type joint its
+interior angle ``a`` (METHOD.md section 3) and for every joint its speed ``v`` in normalised
+units per second, each summarised by mean, standard deviation, minimum and maximum over the
+whole recording. A ridge regression (regularisation strength chosen by cross-validation) on the
+standardised features predicts the score. This is the bar that the KEPT model should clear: it
+sees how far and how fast joints move, but not *when* in the action they do it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from pose.kinematics import fill_missing, joint_angles, joint_speeds, normalize_positions
+from pose.skeleton import Skeleton
+
+__all__ = ["handcrafted_features", "ridge_baseline"]
+
+
+def _stats(x: np.ndarray) -> np.ndarray:
+    """mean, std, min, max over frames, grouped by statistic. Shapes: (F, n) -> (4 n,)."""
+    return np.concatenate([x.mean(0), x.std(0), x.min(0), x.max(0)])
+
+
+def handcrafted_features(
+    xyz: np.ndarray, skeleton: Skeleton, fps: float, up_axis: str = "y"
+) -> np.ndarray:
+    """Global angle and speed statistics of one recording.
+
+    NaN joints are filled by :func:`pose.kinematics.fill_missing`. Angles (in [0, 1], angle/pi)
+    are measured at every joint of every node type, in ``skeleton.node_types`` order (a joint
+    listed under two node types is measured once); speeds of all P joints are computed on the
+    bounding-box-normalised positions, as in :func:`pose.kinematics.node_kinematics`.
+
+    Args:
+        xyz: keypoints, NaN where missing.
+        skeleton: joints, node types and angle definitions.
+        fps: frames per second of ``xyz``.
+        up_axis: vertical axis for one-bone angles.
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (D,) float64 with D = 4 (A + P), A the number of node-type joints: the mean, std,
+            min and max of the A angles, then the same four statistics of the P speeds
+    """
+    filled = fill_missing(xyz)
+    joints = list(dict.fromkeys(j for members in skeleton.node_types.values() for j in members))
+    ang = joint_angles(filled, skeleton, joints, up_axis)  # (F, A)
+    speed = joint_speeds(normalize_positions(filled), fps)  # (F, P)
+    return np.concatenate([_stats(ang), _stats(speed)])
+
+
+def ridge_baseline(
+    train_X: np.ndarray,
+    train_y: np.ndarray,
+    test_X: np.ndarray,
+    alphas: Sequence[float] = (0.1, 1, 10, 100),
+) -> np.ndarray:
+    """Fit a ridge regression on standardised features and predict the test scores.
+
+    The features are standardised with the training mean and standard deviation; the ridge
+    strength is picked from ``alphas`` by scikit-learn's efficient leave-one-out
+    cross-validation (``RidgeCV``).
+
+    Args:
+        train_X, train_y: training features and scores.
+        test_X: features to predict.
+        alphas: candidate regularisation strengths.
+
+    Shapes:
+        train_X: (N, D); train_y: (N,); test_X: (M, D)
+        returns: (M,) predicted scores, in the units of ``train_y``
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_X = np.asarray(train_X, dtype=np.float64)
+    test_X = np.asarray(test_X, dtype=np.float64)
+    train_y = np.asarray(train_y, dtype=np.float64).reshape(-1)
+    if train_X.ndim != 2 or test_X.ndim != 2 or train_X.shape[1] != test_X.shape[1]:
+        raise ValueError(
+            f"features must be 2-D with the same width, got {train_X.shape} and {test_X.shape}")
+    if train_X.shape[0] != train_y.shape[0]:
+        raise ValueError(f"{train_X.shape[0]} training rows but {train_y.shape[0]} scores")
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=tuple(float(a) for a in alphas)))
+    model.fit(train_X, train_y)
+    return model.predict(test_X)
