@@ -17,7 +17,7 @@ import numpy as np
 from pose.kinematics import fill_missing, joint_angles, joint_speeds, normalize_positions
 from pose.skeleton import Skeleton
 
-__all__ = ["handcrafted_features", "ridge_baseline"]
+__all__ = ["handcrafted_features", "ridge_baseline", "evaluate_baseline"]
 
 
 def _stats(x: np.ndarray) -> np.ndarray:
@@ -89,3 +89,39 @@ def ridge_baseline(
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=tuple(float(a) for a in alphas)))
     model.fit(train_X, train_y)
     return model.predict(test_X)
+
+
+def evaluate_baseline(dataset, split: str = "test", progress: bool = True) -> dict:
+    """Fit :func:`ridge_baseline` on the train split of a dataset and score ``split``.
+
+    One ridge model for all categories, trained on the train recordings (val held out as by
+    :func:`kept.data.folder.load_dataset`), evaluated with the same metrics code as KEPT.
+
+    Args:
+        dataset: a :class:`kept.data.folder.KeypointDataset`.
+        split: ``val`` or ``test``.
+
+    Returns:
+        The ``metrics.json`` layout of :func:`kept.metrics.evaluate_scores`, with ``"split"``.
+    """
+    from tqdm.auto import tqdm
+
+    from kept.metrics import evaluate_scores
+
+    train_ids, eval_ids = dataset.ids("train"), dataset.ids(split)
+    if not train_ids or not eval_ids:
+        raise ValueError(f"{dataset.root}: the baseline needs train and {split} recordings")
+
+    def features(ids: list[str]) -> np.ndarray:
+        return np.stack([handcrafted_features(dataset.keypoints(i), dataset.skeleton, dataset.fps,
+                                              dataset.up_axis)
+                         for i in tqdm(ids, desc="features", disable=not progress, leave=False)])
+
+    y = np.array([dataset.recordings[i].score for i in train_ids])
+    pred = ridge_baseline(features(train_ids), y, features(eval_ids))
+    metrics = evaluate_scores({i: dataset.recordings[i].category for i in eval_ids},
+                              {i: dataset.recordings[i].score for i in eval_ids},
+                              dict(zip(eval_ids, pred.tolist())),
+                              [(p.id_a, p.id_b) for p in dataset.pairs_in(split)], dataset.score_range)
+    metrics["split"] = split
+    return metrics

@@ -32,13 +32,16 @@ jitter on the joint angles, body heading, camera yaw/tilt/roll/translation, temp
 sensor noise and dropped joints (short NaN gaps, sometimes a whole frame).
 
 Technique faults come from :data:`FAULT_CATALOGUE` (data: a tuple of dicts per sub-activity).
-Each fault has a node type (elbow, shoulder, hip, knee), a phase, a magnitude in [0, 1] and an
-effect: ``offset`` (degrees added to role channels at the phase's key poses, optionally also at
-other phases with a scale) or ``delay`` (the channels reach the phase's key pose late by
+Each fault has a node type (elbow, shoulder, hip, knee), a phase, a magnitude in [0, 1], a
+prevalence (relative sampling weight: two common faults per sub-activity) and an effect:
+``offset`` (degrees added to role channels at the phase's key poses, optionally also at other
+phases with a scale) or ``delay`` (the channels reach the phase's key pose late by
 ``frac * magnitude`` of the time to the next key: a timing fault that global statistics barely
-see). Scores: ``9.6 - 3.2 * sum(weight * magnitude) + 0.35 * skill + N(0, 0.35)``, clipped to
-[1, 10] and rounded to 0.1. Commentary and pair descriptions are composed from the faults with
-sampled templates.
+see). Each recording gets 0-3 distinct faults. The subject's skill (N(0, 1), per person) makes
+faults fewer and smaller and shows globally (quicker tempo, higher jumps, steadier and fuller
+motion). Scores: ``9.2 - 3.0 * sum(weight * magnitude) + 0.6 * skill + N(0, 0.35)`` (the last
+term: expert disagreement), clipped to [1, 10] and rounded to 0.1. Commentary and pair
+descriptions are composed from the faults with sampled templates.
 
 Random streams are seeded per recording from ``(seed, category, split, index)`` (and the person
 from ``(seed, sport, split, index)``: the same subject performs all of a sport's sub-activities),
@@ -54,7 +57,7 @@ import os
 import shutil
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -103,13 +106,21 @@ _NEUTRAL_ROLE = {
 }
 #: Physiological limits (degrees) applied after style and faults.
 _LIMITS = {"knee": (0.0, 150.0), "elbow": (0.0, 155.0), "hip_abd": (-10.0, 70.0),
-           "sh_flex": (-60.0, 185.0), "sh_abd": (-10.0, 130.0), "hip_flex": (-45.0, 130.0)}
+           "sh_flex": (-60.0, 180.0), "sh_abd": (-10.0, 130.0), "hip_flex": (-45.0, 130.0)}
 #: Personal style spread (degrees, sd) per channel kind.
 _STYLE_SD = {"hip_flex": 6.0, "hip_abd": 3.0, "knee": 7.0, "sh_flex": 8.0, "sh_abd": 6.0,
              "elbow": 8.0, "fore_abd": 3.0, "pitch": 4.0, "roll": 2.0, "twist": 4.0, "head": 6.0}
 #: Bone lengths as fractions of height.
 _BODY = {"thigh": 0.245, "shank": 0.25, "upper_arm": 0.172, "forearm": 0.15, "torso": 0.29,
          "shoulder_w": 0.23, "hip_w": 0.11, "neck": 0.085, "ankle_h": 0.04}
+
+#: Knobs of the simulation's difficulty (changing them changes the data: bump GENERATOR_VERSION).
+#: fault_gain scales every fault's offsets and delays; style_gain the personal style spread;
+#: skill_* tie the subject's skill (N(0, 1)) to the score (points per sd), to global kinematics
+#: (tempo, jump height, per-key jitter, range of motion) and to fewer/smaller faults.
+_TUNING = {"fault_gain": 1.2, "style_gain": 1.0, "skill_score": 0.6, "skill_tempo": 0.06,
+           "skill_lift": 0.18, "skill_jitter": 0.25, "skill_faults": 0.7, "skill_magnitude": 0.15,
+           "skill_amp": 0.05}
 
 _COCO = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -307,8 +318,8 @@ def _tpl_climbing(rng: np.random.Generator) -> list[dict]:
         keys.append(_key(f"pull_{k}", 0.5, {"rise": rise, "B.sh_flex": 115, "B.elbow": 100,
                                             "B.sh_abd": 25, "pitch": -6, "head": 15,
                                             "B.hip_flex": 25, "B.knee": 40}, lead))
-        keys.append(_key(f"step_{k}", 0.45, {"P.hip_flex": 85, "P.knee": 115, "P.hip_abd": 35,
-                                             "A.hip_flex": 20, "A.knee": 40, "A.hip_abd": 25,
+        keys.append(_key(f"step_{k}", 0.45, {"A.hip_flex": 85, "A.knee": 115, "A.hip_abd": 35,
+                                             "P.hip_flex": 20, "P.knee": 40, "P.hip_abd": 25,
                                              "B.sh_flex": 135, "B.elbow": 60, "pitch": -2},
                          _other(lead)))
     keys.append(_key("rest", 0.4, {**hold, "rise": rise}))
@@ -334,8 +345,9 @@ _DOMINANCE = {"basketball": "hand", "soccer": "foot", "rock_climbing": "hand"}
 # (third person, for commentary and pair descriptions) and why (consequence clauses).
 
 def _F(kind, node, phases, weight, *, offset=None, delay=None, also=None, tags=None,
-       bad=(), good=(), why=()) -> dict:
+       prevalence=1.0, bad=(), good=(), why=()) -> dict:
     return {"kind": kind, "node_type": node, "phases": tuple(phases), "weight": float(weight),
+            "prevalence": float(prevalence),
             "offset": dict(offset or {}), "delay": dict(delay or {}), "also": dict(also or {}),
             "tags": tuple(tags) if tags else None, "bad": tuple(bad), "good": tuple(good),
             "why": tuple(why)}
@@ -345,16 +357,18 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
     "mid_range_shooting": (
         _F("shallow_dip", "knee", ["dip"], 1.0,
            offset={"B.knee": -30, "B.hip_flex": -18, "pitch": -6},
+           prevalence=3.0,
            bad=["barely bends the knees in the dip", "sits too high in the dip",
-                "has a shallow dip, so the legs add little"],
+                "has a shallow dip with little leg load"],
            good=["gets a deep knee bend in the dip", "loads the legs well in the dip"],
            why=["so the shot has to be pushed with the arms", "which costs range and rhythm"]),
         _F("stiff_landing", "knee", ["landing"], 0.6, offset={"B.knee": -26, "B.hip_flex": -16},
+           prevalence=3.0,
            bad=["lands stiff-legged", "lands on locked knees instead of absorbing the landing"],
            good=["lands softly on bent knees", "absorbs the landing through the knees"],
            why=["which upsets the balance for the next play", "which is hard on the knees"]),
         _F("elbow_flare", "elbow", ["release"], 1.0,
-           offset={"D.sh_abd": 30, "D.fore_abd": -32}, also={"rise": 0.7},
+           offset={"D.sh_abd": 30, "D.fore_abd": -32, "D.elbow": 15}, also={"rise": 0.7},
            bad=["flares the shooting elbow out at release",
                 "lets the shooting elbow drift away from the body"],
            good=["keeps the shooting elbow tucked under the ball",
@@ -381,7 +395,8 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            offset={"B.hip_flex": 24, "pitch": 12, "lift": -0.06}, also={"release": 0.8},
            bad=["does not drive the hips through on the rise",
                 "stays bent at the hips as the jump starts"],
-           good=["drives the hips up fully on the rise", "extends the hips powerfully into the jump"],
+           good=["drives the hips up fully on the rise",
+                 "extends the hips powerfully into the jump"],
            why=["so the jump loses height", "which robs the shot of power from the legs"]),
         _F("late_release", "elbow", ["release"], 0.9,
            delay={"channels": ["D.elbow", "D.sh_flex"], "frac": 0.75},
@@ -392,7 +407,8 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            why=["which breaks the rhythm of the shot", "so the power of the legs is wasted"]),
         _F("late_leg_drive", "knee", ["rise"], 0.8,
            delay={"channels": ["B.knee", "B.hip_flex"], "frac": 0.7},
-           bad=["starts the leg drive late, after the arms", "lets the arms go before the legs extend"],
+           bad=["starts the leg drive late, after the arms",
+                "lets the arms go before the legs extend"],
            good=["starts the shot from the legs, in sync with the arms",
                  "links the leg drive and the arm motion smoothly"],
            why=["so the shot looks disjointed", "which turns it into an all-arms shot"]),
@@ -400,29 +416,38 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
     "mikan_layup": (
         _F("weak_hand_bent_elbow", "elbow", ["lay_in_weak"], 1.0,
            offset={"A.elbow": 45, "A.sh_flex": -10},
+           prevalence=3.0,
            bad=["finishes the off-hand layup with a bent elbow",
                 "does not extend the weak-hand arm on the lay-in"],
            good=["extends the off hand fully on the weak-side lay-in",
                  "finishes with a straight arm on the weak side"],
-           why=["so the ball is pushed rather than laid in", "which makes the weak side unreliable"]),
+           why=["so the ball is pushed rather than laid in",
+                "which makes the weak side unreliable"]),
         _F("no_knee_drive", "knee", ["lay_in_strong"], 1.0,
            offset={"A.knee": -45, "A.hip_flex": -35, "lift": -0.08}, also={"take_off_strong": 0.4},
+           prevalence=3.0,
            bad=["does not drive the knee up on the strong-side layup",
                 "keeps the lead knee low on the jump"],
            good=["drives the knee up hard on the strong-side layup",
                  "gets a strong knee drive into the jump"],
            why=["which costs height at the rim", "so the jump lacks lift"]),
         _F("low_reach", "shoulder", ["lay_in_strong"], 0.9, offset={"A.sh_flex": -35},
-           bad=["does not reach up fully toward the rim", "lays the ball in with the arm short of full reach"],
+           bad=["does not reach up fully toward the rim",
+                "lays the ball in with the arm short of full reach"],
            good=["reaches up fully toward the rim", "stretches the shooting arm high to the rim"],
            why=["so the ball has further to travel", "which makes the finish easier to block"]),
-        _F("stiff_landing", "knee", ["landing_weak"], 0.6, offset={"B.knee": -26, "B.hip_flex": -16},
-           bad=["lands stiffly after the weak-side layup", "lands on straight legs on the weak side"],
-           good=["lands softly and balanced after each layup", "absorbs every landing through the knees"],
-           why=["which slows the transition to the next layup", "so the rhythm of the drill suffers"]),
+        _F("stiff_landing", "knee", ["landing_weak"], 0.6,
+           offset={"B.knee": -26, "B.hip_flex": -16},
+           bad=["lands stiffly after the weak-side layup",
+                "lands on straight legs on the weak side"],
+           good=["lands softly and balanced after each layup",
+                 "absorbs every landing through the knees"],
+           why=["which slows the transition to the next layup",
+                "so the rhythm of the drill suffers"]),
         _F("no_hip_load", "hip", ["take_off_strong"], 0.8,
            offset={"B.hip_flex": -22, "pitch": -10, "P.knee": -20},
-           bad=["does not sink the hips before the take-off", "takes off from a tall, upright stance"],
+           bad=["does not sink the hips before the take-off",
+                "takes off from a tall, upright stance"],
            good=["sinks the hips to load the take-off", "loads the hips well before jumping"],
            why=["so the jump has little spring", "which costs explosiveness"]),
         _F("late_arm_lift", "shoulder", ["lay_in_weak"], 0.8,
@@ -443,10 +468,12 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
     "reverse_layup": (
         _F("flat_take_off", "knee", ["take_off"], 1.0,
            offset={"A.knee": -40, "A.hip_flex": -35, "lift": -0.05}, also={"lay_in": 0.7},
+           prevalence=3.0,
            bad=["takes off without driving the knee up", "jumps flat without a knee drive"],
            good=["drives the knee up on the take-off", "gets a strong knee lift into the jump"],
            why=["so the finish is low", "which costs height under the rim"]),
         _F("bent_elbow_finish", "elbow", ["lay_in"], 0.9, offset={"A.elbow": 45},
+           prevalence=3.0,
            bad=["finishes with a bent elbow instead of extending to the rim",
                 "pushes the reverse finish with a bent arm"],
            good=["extends the arm fully to finish on the far side of the rim",
@@ -466,13 +493,13 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            why=["so the take-off lacks power", "which makes the ball easy to strip"]),
         _F("late_gather", "hip", ["gather"], 0.7,
            delay={"channels": ["B.hip_flex", "B.knee", "pitch"], "frac": 0.65},
-           bad=["gathers late, so the last steps are rushed",
+           bad=["gathers late and rushes the last steps",
                 "is late lowering the hips into the gather"],
            good=["times the gather smoothly with the last steps",
                  "lowers into the gather right on time"],
            why=["which throws off the footwork", "so the take-off is hurried"]),
         _F("ball_away_from_body", "elbow", ["take_off"], 0.7,
-           offset={"B.sh_abd": 30, "B.fore_abd": -25},
+           offset={"B.sh_abd": 30, "B.fore_abd": -25, "B.elbow": -30},
            bad=["lets the elbows flare out on the take-off",
                 "carries the ball away from the body with flared elbows"],
            good=["keeps the elbows in and the ball protected at take-off",
@@ -482,11 +509,13 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
     "penalty_kick": (
         _F("stiff_plant_leg", "knee", ["plant"], 0.9,
            offset={"P.knee": -22, "P.hip_flex": -10}, also={"contact": 1.0},
+           prevalence=3.0,
            bad=["plants on a stiff, straight standing leg", "does not flex the plant knee"],
            good=["plants with a flexed, stable standing knee", "keeps a soft plant knee"],
            why=["so the body cannot stay over the ball", "which costs balance at contact"]),
         _F("short_backswing", "hip", ["swing"], 0.9,
            offset={"A.hip_flex": 28, "A.knee": -35},
+           prevalence=3.0,
            bad=["has a short backswing of the kicking leg",
                 "does not draw the kicking leg back far enough"],
            good=["draws the kicking leg back fully before the strike",
@@ -494,7 +523,8 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            why=["so the shot lacks pace", "which takes power out of the strike"]),
         _F("cut_off_follow_through", "hip", ["follow_through"], 0.8,
            offset={"A.hip_flex": -40, "A.knee": 10},
-           bad=["cuts off the follow-through after contact", "stops the kicking leg right after contact"],
+           bad=["cuts off the follow-through after contact",
+                "stops the kicking leg right after contact"],
            good=["follows through fully toward the target", "lets the kicking leg follow through"],
            why=["so the ball loses pace and direction", "which makes the placement unreliable"]),
         _F("no_balance_arm", "shoulder", ["contact"], 0.8,
@@ -517,18 +547,21 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            why=["so the foot meets the ball weakly", "which wastes the leg swing"]),
         _F("cramped_balance_arm", "elbow", ["swing"], 0.6,
            offset={"P.elbow": 55}, also={"contact": 1.0},
-           bad=["keeps the balance arm bent and cramped", "holds the balance arm bent at the elbow"],
+           bad=["keeps the balance arm bent and cramped",
+                "holds the balance arm bent at the elbow"],
            good=["keeps the balance arm long and relaxed", "extends the balance arm naturally"],
            why=["so it does little for balance", "which stiffens the upper body"]),
     ),
     "juggling": (
         _F("straight_leg_touch", "knee", ["first_touches", "middle_touches", "last_touches"], 1.0,
            offset={"A.knee": -35}, tags=["touch"],
+           prevalence=3.0,
            bad=["juggles with a straight, locked knee", "touches the ball with a stiff leg"],
            good=["keeps a soft knee on every touch", "cushions the touches with a relaxed knee"],
            why=["so the ball bounces away", "which makes the touches hard to control"]),
         _F("high_kick", "hip", ["first_touches", "middle_touches", "last_touches"], 0.8,
            offset={"A.hip_flex": 28}, tags=["touch"],
+           prevalence=3.0,
            bad=["lifts the thigh too high on the touches", "kicks the ball up too high"],
            good=["keeps the touches low and controlled from the hip",
                  "keeps the thigh low on the touches"],
@@ -545,7 +578,8 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            why=["which shows tension", "so the upper body is restless"]),
         _F("irregular_rhythm", "hip", ["first_touches", "middle_touches", "last_touches"], 0.9,
            delay={"channels": ["A.hip_flex", "A.knee"], "frac": 0.65}, tags=["touch"],
-           bad=["loses the rhythm with late touches", "is late to some touches, so the rhythm breaks"],
+           bad=["loses the rhythm with late touches",
+                "is late to some touches and breaks the rhythm"],
            good=["keeps an even rhythm from touch to touch", "juggles with a steady rhythm"],
            why=["so the ball has to be chased", "which makes the sequence scrappy"]),
         _F("leaning_back", "hip", ["first_touches", "middle_touches", "last_touches"], 0.7,
@@ -556,11 +590,14 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
     ),
     "dribbling": (
         _F("upright_running", "knee", ["touch_run"], 0.8, offset={"B.knee": -22, "pitch": -8},
+           prevalence=3.0,
            bad=["runs upright with little knee bend", "dribbles tall with straight knees"],
-           good=["stays low with bent knees while dribbling", "dribbles with a low, bent-knee stance"],
+           good=["stays low with bent knees while dribbling",
+                 "dribbles with a low, bent-knee stance"],
            why=["so changes of pace are slow", "which makes the ball harder to protect"]),
         _F("high_cut", "hip", ["cut"], 1.0,
            offset={"B.hip_flex": -25, "B.knee": -25, "pitch": -12},
+           prevalence=3.0,
            bad=["stays high through the cut instead of sinking the hips",
                 "cuts without lowering the hips"],
            good=["sinks the hips to make a sharp cut", "drops the hips low into the cut"],
@@ -571,32 +608,41 @@ FAULT_CATALOGUE: dict[str, tuple[dict, ...]] = {
            good=["drives the arms with bent elbows", "uses a compact arm swing"],
            why=["so the acceleration is sluggish", "which wastes energy"]),
         _F("arms_pinned", "shoulder", ["cut"], 0.7, offset={"B.sh_abd": -30, "B.sh_flex": -15},
-           bad=["keeps the arms pinned to the body in the cut", "does not open the arms in the cut"],
+           bad=["keeps the arms pinned to the body in the cut",
+                "does not open the arms in the cut"],
            good=["opens the arms for balance in the cut", "uses the arms to balance the cut"],
            why=["so the balance suffers when turning", "which makes the turn wobbly"]),
         _F("late_body_turn", "hip", ["cut"], 0.9,
            delay={"channels": ["yaw", "twist", "B.hip_flex", "B.knee"], "frac": 0.7},
-           bad=["turns the hips late in the cut", "is late turning the body into the new direction"],
+           bad=["turns the hips late in the cut",
+                "is late turning the body into the new direction"],
            good=["turns the hips into the new direction right on time",
                  "turns the body smoothly with the cut"],
            why=["so the ball runs away in the cut", "which costs a step"]),
         _F("heavy_touch", "knee", ["touch_run"], 0.8,
            offset={"A.hip_flex": 22, "A.knee": 28}, tags=["touch"],
-           bad=["takes heavy touches, swinging the leg too far", "pushes the ball too far with each touch"],
+           bad=["takes heavy touches, swinging the leg too far",
+                "pushes the ball too far with each touch"],
            good=["keeps the ball close with short touches", "takes light, close touches"],
            why=["so the ball gets away", "which gives a defender a chance"]),
     ),
     "climbing": (
-        _F("bent_arm_reach", "elbow", ["reach_1", "reach_2", "reach_3"], 1.0, offset={"A.elbow": 45},
-           bad=["reaches with a bent arm instead of straightening it", "reaches with the elbow bent"],
-           good=["reaches with a straight arm to the next hold", "extends the arm fully to the hold"],
+        _F("bent_arm_reach", "elbow", ["reach_1", "reach_2", "reach_3"], 1.0,
+           offset={"A.elbow": 45},
+           prevalence=3.0,
+           bad=["reaches with a bent arm instead of straightening it",
+                "reaches with the elbow bent"],
+           good=["reaches with a straight arm to the next hold",
+                 "extends the arm fully to the hold"],
            why=["so the forearms tire quickly", "which wastes reach"]),
         _F("chicken_wing", "elbow", ["pull_1", "pull_2", "pull_3"], 0.9,
-           offset={"B.sh_abd": 32, "B.fore_abd": -30},
+           offset={"B.sh_abd": 32, "B.fore_abd": -30, "B.elbow": 20},
+           prevalence=3.0,
            bad=["chicken-wings the elbows out when pulling", "flares the elbows out on the pull"],
            good=["keeps the elbows down and close when pulling", "pulls with the elbows tucked"],
            why=["so the shoulders do all the work", "which pulls the body away from the wall"]),
-        _F("short_reach", "shoulder", ["reach_1", "reach_2", "reach_3"], 0.8, offset={"A.sh_flex": -32},
+        _F("short_reach", "shoulder", ["reach_1", "reach_2", "reach_3"], 0.8,
+           offset={"A.sh_flex": -32},
            bad=["stops short of a full reach", "does not reach up fully from the shoulder"],
            good=["reaches fully from the shoulder", "reaches high and long"],
            why=["so more moves are needed", "which wastes energy"]),
@@ -667,7 +713,7 @@ def _limb_dir(flex: np.ndarray, abd: np.ndarray, sign: float) -> np.ndarray:
                     axis=-1)
 
 
-# -- people ------------------------------------------------------------------------------------------
+# -- people ---------------------------------------------------------------------------------------
 
 def _sample_person(rng: np.random.Generator, sport: str) -> dict:
     """Height, proportions, dominance, skill and personal style offsets of one subject."""
@@ -680,12 +726,12 @@ def _sample_person(rng: np.random.Generator, sport: str) -> dict:
     style = {}
     for ch in _ANGLE_CH:
         kind = ch.split(".")[-1]
-        style[ch] = float(rng.normal(0.0, _STYLE_SD[kind]))
+        style[ch] = float(rng.normal(0.0, _STYLE_SD[kind] * _TUNING["style_gain"]))
     return {"height": height, "props": props, "hand": hand, "foot": foot, "skill": skill,
             "style": style}
 
 
-# -- simulation --------------------------------------------------------------------------------------
+# -- simulation -----------------------------------------------------------------------------------
 
 @dataclass
 class SimulatedRecording:
@@ -750,6 +796,7 @@ def _fault_spec(category: str, fault: Mapping[str, Any]) -> dict:
 def _apply_faults(values: np.ndarray, times: np.ndarray, keys: list[dict], faults: list[dict],
                   dom: str) -> None:
     """Apply fault offsets (to ``values``, (K, C)) and delays (to ``times``, (K, C)) in place."""
+    gain = _TUNING["fault_gain"]
     for f in faults:
         m = f["magnitude"]
         for k, key in enumerate(keys):
@@ -758,13 +805,13 @@ def _apply_faults(values: np.ndarray, times: np.ndarray, keys: list[dict], fault
                 continue
             for name, delta in f["offset"].items():
                 for ch, sign in _role_targets(name, key["lead"], dom):
-                    values[k, _CH_INDEX[ch]] += sign * delta * m * scale
+                    values[k, _CH_INDEX[ch]] += sign * delta * m * scale * gain
             if f["delay"] and key["phase"] == f["phase"] and k + 1 < len(keys):
                 for name in f["delay"]["channels"]:
                     for ch, _ in _role_targets(name, key["lead"], dom):
                         c = _CH_INDEX[ch]
                         gap = times[k + 1, c] - times[k, c]
-                        times[k, c] += f["delay"]["frac"] * m * gap
+                        times[k, c] += min(0.9, f["delay"]["frac"] * gain) * m * gap
 
 
 def _clip_limits(values: np.ndarray) -> None:
@@ -775,7 +822,10 @@ def _clip_limits(values: np.ndarray) -> None:
 
 
 def _interpolate(values: np.ndarray, times: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """PCHIP per channel; channels sharing key times go through one call. Shapes: (K, C) -> (F, C)."""
+    """PCHIP per channel; channels sharing key times go through one call.
+
+    Shapes: values, times (K, C); t (F,) -> (F, C)
+    """
     out = np.empty((t.size, values.shape[1]))
     base = times[:, 0]
     same = np.all(times == base[:, None], axis=0)
@@ -792,7 +842,8 @@ def _forward_kinematics(ch: np.ndarray, body: dict, grounded: bool) -> np.ndarra
     rad = np.deg2rad
     F = ch.shape[0]
     r_pel = _rot("y", rad(g("yaw")))
-    r_trunk = r_pel @ _rot("y", rad(g("twist"))) @ _rot("x", rad(g("pitch"))) @ _rot("z", -rad(g("roll")))
+    r_trunk = (r_pel @ _rot("y", rad(g("twist"))) @ _rot("x", rad(g("pitch")))
+               @ _rot("z", -rad(g("roll"))))
     r_head = r_trunk @ _rot("x", -rad(g("head")))
     L = body
     joints: dict[str, np.ndarray] = {}
@@ -811,7 +862,8 @@ def _forward_kinematics(ch: np.ndarray, body: dict, grounded: bool) -> np.ndarra
         el, fa = rad(g(f"{s}.elbow")), rad(g(f"{s}.fore_abd"))
         elbow = sh + L["upper_arm"] * _apply(r_trunk, _limb_dir(sf, sa, sign))
         wrist = elbow + L["forearm"] * _apply(r_trunk, _limb_dir(sf + el, sa + fa, sign))
-        joints[f"{side}_shoulder"], joints[f"{side}_elbow"], joints[f"{side}_wrist"] = sh, elbow, wrist
+        joints[f"{side}_shoulder"] = sh
+        joints[f"{side}_elbow"], joints[f"{side}_wrist"] = elbow, wrist
     hs = L["neck"] / _BODY["neck"]  # head scale (height-relative)
     head_c = neck + _apply(r_head, np.array([0.0, L["neck"], 0.01 * hs]))
     joints["nose"] = head_c + _apply(r_head, np.array([0.0, 0.0, 0.10 * hs * 0.95]))
@@ -857,8 +909,8 @@ def simulate_recording(
         noise, dropout: add sensor noise / NaN gaps to ``xyz``.
 
     Each returned fault's ``t_start``/``t_end`` bound the frames where the fault alone changes
-    some joint-angle channel by at least 30 % of its largest change (the contiguous run around
-    the peak), as fractions of the duration.
+    some joint-angle channel by at least 30 % of its largest change (first to last such frame),
+    as fractions of the duration.
     """
     sport = _check_category(category)
     if not fps > 0:
@@ -872,7 +924,7 @@ def simulate_recording(
 
     # key poses and times (all random draws happen here, before any fault)
     keys = _TEMPLATES[category](rng)
-    tempo = float(rng.uniform(0.85, 1.15))
+    tempo = float(rng.uniform(0.85, 1.15)) * (1.0 - _TUNING["skill_tempo"] * person["skill"])
     durs = np.array([k["dur"] for k in keys]) * tempo * np.exp(rng.normal(0.0, 0.12, len(keys)))
     durs[0] = float(rng.uniform(0.2, 0.45))
     tail = float(rng.uniform(0.3, 0.55))
@@ -895,18 +947,19 @@ def simulate_recording(
         values[k] = current
     # style: amplitude around neutral, personal and recording offsets, per-key jitter
     ang = np.array([_CH_INDEX[c] for c in _ANGLE_CH])
-    amp = rng.normal(1.0, 0.08) + rng.normal(0.0, 0.06, ang.size)
+    amp = (rng.normal(1.0, 0.08) + rng.normal(0.0, 0.06, ang.size)
+           + _TUNING["skill_amp"] * person["skill"])
     values[:, ang] = neutral[ang] + amp * (values[:, ang] - neutral[ang])
     rec_off = rng.normal(0.0, 3.0, ang.size)
     pers_off = np.array([person["style"][c] for c in _ANGLE_CH])
-    jitter_sd = float(np.clip(4.5 * (1.0 - 0.15 * person["skill"]), 2.0, 7.0))
+    jitter_sd = float(np.clip(4.5 * (1.0 - _TUNING["skill_jitter"] * person["skill"]), 1.5, 8.0))
     values[:, ang] += pers_off + rec_off + rng.normal(0.0, jitter_sd, (len(keys), ang.size))
     h = person["height"]
     stride = h / 1.78 * float(np.clip(rng.normal(1.0, 0.06), 0.8, 1.2))
     for c in ("fwd", "lat", "rise"):
         values[:, _CH_INDEX[c]] *= stride
-    values[:, _CH_INDEX["lift"]] *= float(np.clip(rng.normal(1.0 + 0.08 * person["skill"], 0.15),
-                                                  0.5, 1.5))
+    jump = rng.normal(1.0 + _TUNING["skill_lift"] * person["skill"], 0.15)
+    values[:, _CH_INDEX["lift"]] *= float(np.clip(jump, 0.5, 1.5))
     values[:, _CH_INDEX["yaw"]] += rng.normal(0.0, 5.0, len(keys))
     heading = float(rng.uniform(-np.pi, np.pi))
     cam_yaw = float(rng.uniform(-np.pi, np.pi))
@@ -923,7 +976,9 @@ def simulate_recording(
     # hold the first and last poses (boundary keys at 0 and T)
     times = np.concatenate([[0.0], key_t, [T]])[:, None].repeat(C, axis=1)
     base_values = np.concatenate([values[:1], values, values[-1:]], axis=0)
-    ext_keys = [dict(keys[0], phase="_start", tag="")] + keys + [dict(keys[-1], phase="_end", tag="")]
+    _clip_limits(base_values)  # before the faults too, so a fault's change is not eaten by a limit
+    ext_keys = ([dict(keys[0], phase="_start", tag="")] + keys
+                + [dict(keys[-1], phase="_end", tag="")])
 
     body = {k: v * h for k, v in person["props"].items()}
     grounded = sport != "rock_climbing"
@@ -975,18 +1030,12 @@ def simulate_recording(
 
 
 def _window(diff: np.ndarray, n: int) -> tuple[float, float]:
-    """Contiguous run around the peak where diff >= 30 % of the peak, as duration fractions."""
-    peak = int(np.argmax(diff))
-    if diff[peak] <= 0:
+    """First to last frame where diff >= 30 % of its peak, as fractions of the duration."""
+    peak = float(diff.max()) if diff.size else 0.0
+    if peak <= 0:
         return 0.0, 1.0
-    above = diff >= 0.3 * diff[peak]
-    lo = peak
-    while lo > 0 and above[lo - 1]:
-        lo -= 1
-    hi = peak
-    while hi + 1 < n and above[hi + 1]:
-        hi += 1
-    return round(lo / n, 4), round((hi + 1) / n, 4)
+    above = np.flatnonzero(diff >= 0.3 * peak)
+    return round(int(above[0]) / n, 4), round((int(above[-1]) + 1) / n, 4)
 
 
 def _fault_side(f: dict, keys: list[dict], dom: str) -> str:
@@ -1032,29 +1081,42 @@ def _sample_dropout(rng: np.random.Generator, n: int) -> np.ndarray:
     return mask
 
 
-# -- faults, scores, text ----------------------------------------------------------------------------
+# -- faults, scores, text -------------------------------------------------------------------------
 
-def sample_faults(rng: np.random.Generator, category: str) -> list[dict]:
-    """Draw 0-3 distinct faults (kind, phase, magnitude) of a sub-activity's catalogue."""
+def sample_faults(rng: np.random.Generator, category: str, skill: float = 0.0) -> list[dict]:
+    """Draw 0-3 distinct faults (kind, phase, magnitude) of a sub-activity's catalogue.
+
+    Kinds are drawn by their ``prevalence``; more skilled subjects (``skill`` > 0, in standard
+    deviations) tend to have fewer and smaller faults.
+    """
     _check_category(category)
     cat = FAULT_CATALOGUE[category]
-    n = int(rng.choice(4, p=[0.2, 0.35, 0.3, 0.15]))
-    idx = rng.choice(len(cat), size=n, replace=False)
+    base = np.array([0.2, 0.35, 0.3, 0.15])
+    base = base * np.exp(-_TUNING["skill_faults"] * skill * np.arange(4))
+    n = int(rng.choice(4, p=base / base.sum()))
+    prev = np.array([f.get("prevalence", 1.0) for f in cat], dtype=float)
+    idx = rng.choice(len(cat), size=n, replace=False, p=prev / prev.sum())
+    shrink = float(np.clip(1.0 - _TUNING["skill_magnitude"] * skill, 0.6, 1.4))
     out = []
     for i in sorted(int(i) for i in idx):
         spec = cat[i]
         phase = spec["phases"][int(rng.integers(len(spec["phases"])))]
-        out.append({"kind": spec["kind"], "phase": phase,
-                    "magnitude": round(float(rng.uniform(0.25, 1.0)), 3)})
+        mag = float(np.clip(rng.uniform(0.25, 1.0) * shrink, 0.1, 1.0))
+        out.append({"kind": spec["kind"], "phase": phase, "magnitude": round(mag, 3)})
     return out
 
 
 def score_from_faults(faults: Iterable[Mapping[str, Any]], category: str, skill: float,
                       rng: np.random.Generator) -> float:
-    """Expert score 1-10: 9.6 - 3.2 sum(weight * magnitude) + 0.35 skill + N(0, 0.35)."""
+    """Expert score: 9.2 - 3.0 sum(weight * magnitude) + 0.6 skill + N(0, 0.35), in [1, 10].
+
+    Rounded to 0.1.
+
+    The N(0, 0.35) term mimics the disagreement of the experts whose mean is the score.
+    """
     kinds = _FAULT_BY_KIND[category]
     penalty = sum(kinds[f["kind"]]["weight"] * float(f["magnitude"]) for f in faults)
-    s = 9.6 - 3.2 * penalty + 0.35 * skill + rng.normal(0.0, 0.35)
+    s = 9.2 - 3.0 * penalty + _TUNING["skill_score"] * skill + rng.normal(0.0, 0.35)
     return float(np.round(np.clip(s, 1.0, 10.0), 1))
 
 
@@ -1070,12 +1132,13 @@ _SUBJECT = {"mid_range_shooting": ("The player", "The shooter"),
             "climbing": ("The climber", "The athlete")}
 _OPENERS = (
     (8.5, ("A clean, well-controlled {a}.", "Very good {a} overall.", "An excellent {a}.")),
-    (6.5, ("A solid {a} with room to improve.", "A decent {a}.", "Good {a}, with a few details to fix.")),
+    (6.5, ("A solid {a} with room to improve.", "A decent {a}.",
+           "Good {a}, with a few details to fix.")),
     (4.5, ("An uneven {a}.", "This {a} has some clear flaws.", "A mixed {a}.")),
     (-1.0, ("A poor {a} overall.", "This {a} needs a lot of work.", "A weak {a}.")),
 )
-_MINOR = ("A small detail: {s} {b}", "Minor point: {s} {b}", "{S} slightly {b}")
-_MAJOR = ("The main problem is that {s} {b}", "{S} clearly {b}", "Biggest issue: {s} {b}")
+_MINOR = ("A small detail: {s} {b}", "Minor point: {s} {b}", "One thing to tidy up: {s} {b}")
+_MAJOR = ("The main problem is that {s} {b}", "Most importantly, {s} {b}", "Biggest issue: {s} {b}")
 _PLAIN = ("{S} {b}", "Watch how {s} {b}", "Note that {s} {b}")
 _PRAISE = ("{S} {g}.", "Good work: {s} {g}.", "On the plus side, {s} {g}.", "Nice: {s} {g}.")
 
@@ -1148,8 +1211,8 @@ def make_pair_description(rec1: Mapping[str, Any], rec2: Mapping[str, Any], cate
     kinds = _FAULT_BY_KIND[category]
     f1 = {f["kind"]: float(f["magnitude"]) for f in rec1["faults"]}
     f2 = {f["kind"]: float(f["magnitude"]) for f in rec2["faults"]}
-    only1 = sorted(set(f1) - set(f2), key=lambda k: -f1[k])
-    only2 = sorted(set(f2) - set(f1), key=lambda k: -f2[k])
+    only1 = sorted(sorted(set(f1) - set(f2)), key=lambda k: -f1[k])  # no set order: hash seed
+    only2 = sorted(sorted(set(f2) - set(f1)), key=lambda k: -f2[k])
     clauses: list[str] = []
     if only1 and only2 and rng.random() < 0.5:
         k1, k2 = only1.pop(0), only2.pop(0)
@@ -1162,7 +1225,8 @@ def make_pair_description(rec1: Mapping[str, Any], rec2: Mapping[str, Any], cate
         if len(clauses) >= 3:
             break
         clauses.append(_pick(rng, _ONE_SIDED).format(
-            g=good, w=worse, good=_pick(rng, kinds[kind]["good"]), bad=_pick(rng, kinds[kind]["bad"])))
+            g=good, w=worse, good=_pick(rng, kinds[kind]["good"]),
+            bad=_pick(rng, kinds[kind]["bad"])))
     for kind in sorted(set(f1) & set(f2)):
         if len(clauses) >= 3:
             break
@@ -1190,7 +1254,7 @@ def make_pair_description(rec1: Mapping[str, Any], rec2: Mapping[str, Any], cate
     return " ".join(clauses + [overall.format(w=better, a=_ACTION[category])])
 
 
-# -- dataset generation ------------------------------------------------------------------------------
+# -- dataset generation ---------------------------------------------------------------------------
 
 def _recording_plan(seed: int, category: str, split: str, index: int) -> dict:
     sport = _SPORT_OF[category]
@@ -1288,7 +1352,9 @@ def generate_demo(
         for cat, split, i in tqdm(plans, desc="adr-demo", unit="rec", disable=not progress):
             plan = _recording_plan(seed, cat, split, i)
             frng = np.random.default_rng(plan["fault_seed"])
-            chosen = sample_faults(frng, cat)
+            person = _sample_person(np.random.default_rng(plan["person_seed"]), _SPORT_OF[cat])
+            skill = person["skill"]
+            chosen = sample_faults(frng, cat, skill)
             rec = simulate_recording(plan["sim_seed"], cat, chosen, fps=fps,
                                      person_seed=plan["person_seed"])
             score = score_from_faults(chosen, cat, rec.person["skill"], frng)
@@ -1320,7 +1386,8 @@ def generate_demo(
         _atomic_bytes(tmp / "dataset.json", (json.dumps(meta, indent=2) + "\n").encode())
         _atomic_bytes(tmp / "samples.csv", _csv_bytes(
             ("id", "split", "category", "score", "subject", "commentary", "sport"), samples))
-        _atomic_bytes(tmp / "pairs.csv", _csv_bytes(("id_a", "id_b", "split", "description"), pairs))
+        _atomic_bytes(tmp / "pairs.csv",
+                      _csv_bytes(("id_a", "id_b", "split", "description"), pairs))
         _atomic_bytes(tmp / "faults.json", (json.dumps(faults_out, indent=1) + "\n").encode())
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.old-"))
@@ -1346,7 +1413,8 @@ def load_faults(root: str | Path) -> dict[str, list[dict]]:
     if path.is_dir():
         path = path / "faults.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; generate the data with kept.data.demo.generate_demo")
+        raise FileNotFoundError(
+            f"{path} not found; generate the data with kept.data.demo.generate_demo")
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     if not isinstance(data, dict):

@@ -67,6 +67,10 @@ class ScoreNet(nn.Module):
         # (K, N) averaging weights: row k is 1/N at the keyframes of segment k
         pool = torch.nn.functional.one_hot(segment, depth).T.float() / num_keyframes
         self.register_buffer("pool", pool, persistent=False)
+        # (T, K B) 0/1 assignment: path t takes block (k, paths[t, k]) at every level k. Assembly
+        # as a matmul is exact and its backward is a matmul too (indexing's backward is a scatter).
+        assign = torch.nn.functional.one_hot(self.paths, num_nodes).float().reshape(len(self.paths), -1)
+        self.register_buffer("assign", assign, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -91,10 +95,9 @@ class ScoreNet(nn.Module):
     def _assemble(self, blocks: torch.Tensor) -> torch.Tensor:
         """Path logits from the K x B block vectors (already weighted by N_k / N)."""
         first, act, drop, last = self.f_r
-        pre = blocks @ first.weight.T  # (R, K, B, D): F_R's first layer, without bias
-        K = pre.shape[1]
-        level = torch.arange(K, device=pre.device)
-        hidden = pre[:, level, self.paths].sum(dim=2) + first.bias  # (R, T, D)
+        R, K, B, D = blocks.shape
+        pre = blocks.reshape(R, K * B, D) @ first.weight.T  # F_R's first layer, without bias
+        hidden = self.assign @ pre + first.bias  # (R, T, D) = sum_k pre[k, l_k] + b
         return last(drop(act(hidden))).squeeze(-1)
 
     def naive_logits(self, node_stats: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
