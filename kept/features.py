@@ -15,10 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pose.kinematics import fill_missing, joint_speeds, node_kinematics, normalize_positions
+from pose.kinematics import UP_AXES, fill_missing, joint_speeds, node_kinematics, normalize_positions
 from pose.skeleton import Skeleton
 
-__all__ = ["RecordingFeatures", "recording_features", "resample", "segment_of_keyframe", "stack_features"]
+__all__ = [
+    "RecordingFeatures",
+    "recording_features",
+    "resample",
+    "segment_of_keyframe",
+    "stack_features",
+    "rotate_about_up",
+]
 
 #: Channels per joint in ``frames`` and per sample in ``segments``: x, y, z, speed.
 JOINT_CHANNELS = 4
@@ -132,3 +139,20 @@ def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:
         frames=torch.stack([f.frames for f in items]),
         segments=torch.stack([f.segments for f in items]),
     )
+
+
+def rotate_about_up(xyz: np.ndarray, degrees: float, up_axis: str = "y") -> np.ndarray:
+    """Rotate a recording about the vertical axis (a camera moved around the performer).
+
+    Training augmentation: joint angles and speeds do not change, positions do, so a model
+    trained with random rotations does not learn where the camera stood. NaNs stay NaN.
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (F, P, 3)
+    """
+    u = UP_AXES[up_axis]
+    a = np.deg2rad(degrees)
+    cross = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
+    rot = np.cos(a) * np.eye(3) + np.sin(a) * cross + (1 - np.cos(a)) * np.outer(u, u)  # Rodrigues
+    return xyz @ rot.T

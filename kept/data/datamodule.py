@@ -5,6 +5,9 @@
 (cached on disk). Training batches are pairs of the train split; validation batches are the
 recordings of the val split. The pair order is reshuffled every epoch from ``seed + epoch``, so
 a run resumed from an end-of-epoch checkpoint sees the same batches as an uninterrupted one.
+Training recordings are augmented by a random rotation about the up axis
+(``data.augment_yaw``), drawn from a seed that travels with each pair, so augmentation is
+reproducible too and independent of the number of loader workers.
 
 Batch layout (a dict of tensors, so Lightning moves it between devices): the first half of every
 tensor is recording a of each pair, the second half recording b.
@@ -28,7 +31,7 @@ from tqdm.auto import tqdm
 from kept.commentary import SentenceEmbedder, embed_commentary
 from kept.config import RunConfig
 from kept.data.folder import KeypointDataset, load_dataset
-from kept.features import RecordingFeatures, recording_features, stack_features
+from kept.features import RecordingFeatures, recording_features, rotate_about_up, stack_features
 
 __all__ = ["default_cache_dir", "resolve_data_root", "PairDataModule", "FeatureBank"]
 
@@ -80,17 +83,11 @@ class FeatureBank:
 
     def __init__(self, dataset: KeypointDataset, cfg: RunConfig, progress: bool = True):
         self.dataset = dataset
+        self.cfg = cfg
         self.ids = list(dataset.recordings)
         self.row = {rid: i for i, rid in enumerate(self.ids)}
-        items = []
-        for rid in tqdm(self.ids, desc="features", disable=not progress, leave=False):
-            try:
-                items.append(recording_features(
-                    dataset.keypoints(rid), dataset.skeleton, dataset.fps,
-                    num_keyframes=cfg.data.num_keyframes, depth=cfg.model.depth,
-                    segment_samples=cfg.data.segment_samples, up_axis=dataset.up_axis))
-            except ValueError as err:
-                raise ValueError(f"{dataset.root}: recording '{rid}': {err}") from None
+        self.keypoints = [dataset.keypoints(rid) for rid in tqdm(self.ids, desc="load", disable=not progress, leave=False)]
+        items = [self._features(i) for i in tqdm(range(len(self.ids)), desc="features", disable=not progress, leave=False)]
         self.features: RecordingFeatures = stack_features(items)
         scores = np.array([dataset.recordings[r].score for r in self.ids], dtype=np.float32)
         self.target = torch.as_tensor(dataset.normalize_score(scores), dtype=torch.float32)
@@ -108,9 +105,28 @@ class FeatureBank:
                 self.commentary[self.row[rid]] = torch.as_tensor(e)
                 self.has_commentary[self.row[rid]] = True
 
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The batch dict of the given rows (see the module docstring)."""
-        f = self.features.index(rows)
+    def _features(self, row: int, yaw: float = 0.0) -> RecordingFeatures:
+        d = self.dataset
+        xyz = self.keypoints[row] if yaw == 0 else rotate_about_up(self.keypoints[row], yaw, d.up_axis)
+        try:
+            return recording_features(xyz, d.skeleton, d.fps, num_keyframes=self.cfg.data.num_keyframes,
+                                      depth=self.cfg.model.depth, segment_samples=self.cfg.data.segment_samples,
+                                      up_axis=d.up_axis)
+        except ValueError as err:
+            raise ValueError(f"{d.root}: recording '{self.ids[row]}': {err}") from None
+
+    def batch(self, rows: torch.Tensor, seeds: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The batch dict of the given rows (see the module docstring).
+
+        With ``seeds`` (one int per row) and ``data.augment_yaw > 0``, each recording is rotated
+        about the up axis by a random angle drawn from its seed, and its features recomputed.
+        """
+        limit = self.cfg.data.augment_yaw
+        if seeds is not None and limit > 0:
+            yaws = [np.random.default_rng(int(s)).uniform(-limit, limit) for s in seeds]
+            f = stack_features([self._features(int(r), y) for r, y in zip(rows, yaws)])
+        else:
+            f = self.features.index(rows)
         return {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
                 "target": self.target[rows], "commentary": self.commentary[rows],
                 "has_commentary": self.has_commentary[rows], "row": rows}
@@ -151,8 +167,11 @@ class PairDataModule(L.LightningDataModule):
         self.val_rows = self.bank.rows(self.dataset.ids("val"))
 
     def _collate_pairs(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        pairs = torch.stack(items)  # (pairs, 2)
-        return self.bank.batch(torch.cat([pairs[:, 0], pairs[:, 1]]))
+        pairs = torch.stack(items)  # (pairs, 4): row a, row b, augmentation seeds of a and b
+        return self.bank.batch(torch.cat([pairs[:, 0], pairs[:, 1]]), seeds=torch.cat([pairs[:, 2], pairs[:, 3]]))
+
+    def _collate_rows(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.bank.batch(torch.stack(rows))
 
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -160,11 +179,13 @@ class PairDataModule(L.LightningDataModule):
         order = torch.randperm(len(self.train_pairs), generator=gen)
         if self.cfg.data.max_pairs_per_epoch:
             order = order[: self.cfg.data.max_pairs_per_epoch]
-        return DataLoader(list(self.train_pairs[order]), batch_size=self.cfg.data.batch_size, shuffle=False,
+        seeds = torch.randint(0, 2**31 - 1, (len(order), 2), generator=gen)
+        items = torch.cat([self.train_pairs[order], seeds], dim=1)  # (pairs, 4)
+        return DataLoader(list(items), batch_size=self.cfg.data.batch_size, shuffle=False,
                           collate_fn=self._collate_pairs, num_workers=self.cfg.data.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         rows = list(self.val_rows)
         return DataLoader(rows, batch_size=self.cfg.train.eval_batch_size, shuffle=False,
-                          collate_fn=lambda r: self.bank.batch(torch.stack(r)),
+                          collate_fn=self._collate_rows,
                           num_workers=self.cfg.data.num_workers)

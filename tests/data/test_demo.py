@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kept.baseline import handcrafted_features, ridge_baseline
-from kept.data import demo
+from kept.data.demo import generate as demo  # generate_demo looks simulate_recording up here
 from kept.data.demo import (
     ADR_SUBACTIVITIES,
     FAULT_CATALOGUE,
