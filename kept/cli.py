@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data}
     try:
         handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"kept {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

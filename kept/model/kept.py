@@ -27,7 +27,7 @@ from kept.model.encoder import KeypointEncoder
 from kept.model.ikg import KeypointGraphNet, candidate_pairs
 from kept.model.layers import MLP, CrossAttention
 from kept.model.score_net import ScoreNet
-from kept.model.tree import PathSelection, path_distribution, path_tokens, select_paths
+from kept.model.tree import PathSelection, mixture_tokens, path_distribution, select_paths
 from pose.skeleton import Skeleton
 
 __all__ = ["KEPT", "KEPTOutput"]
@@ -108,8 +108,7 @@ class KEPT(nn.Module):
         logits, node_tokens = self.score_net(x.node_stats, f_v)  # (R, T), (R, N, B, D)
         selection = select_paths(logits, self.cfg.top_k, self.cfg.mixture_temperature, self.training)
         chosen = self.paths[selection.index]  # (R, k, K)
-        tokens = path_tokens(node_tokens, chosen, self.score_net.segment)  # (R, k, N, D)
-        f_m = (selection.weight[..., None, None] * tokens).sum(dim=1)  # (R, N, D): f'_M
+        f_m = mixture_tokens(node_tokens, chosen, selection.weight, self.score_net.segment)  # (R, N, D): f'_M
 
         use_c = commentary is not None and self.cfg.use_commentary
         f_vm, semantic = self.alignment(f_v, f_m, commentary if use_c else None)

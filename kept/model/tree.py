@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["enumerate_paths", "path_tokens", "PathSelection", "select_paths", "path_distribution"]
+__all__ = [
+    "enumerate_paths",
+    "path_tokens",
+    "mixture_tokens",
+    "PathSelection",
+    "select_paths",
+    "path_distribution",
+]
 
 
 def enumerate_paths(num_nodes: int, depth: int) -> torch.Tensor:
@@ -50,6 +57,29 @@ def path_tokens(node_tokens: torch.Tensor, paths: torch.Tensor, segment: torch.T
     src = node_tokens.unsqueeze(1).expand(-1, node_at.shape[1], -1, -1, -1)  # (R, L, N, B, D)
     idx = node_at[..., None, None].expand(-1, -1, -1, 1, D)  # (R, L, N, 1, D)
     return src.gather(3, idx).squeeze(3)
+
+
+def mixture_tokens(node_tokens: torch.Tensor, paths: torch.Tensor, weight: torch.Tensor,
+                   segment: torch.Tensor) -> torch.Tensor:
+    """The weighted mixture sum_i w_i f'_M(l_i) of several paths' tokens, without building them.
+
+    Keyframe n of path l carries node l[segment(n)], so the mixture at keyframe n is
+    sum_j m[segment(n), j] node_tokens[n, j] with m[k, j] the total weight of the chosen paths
+    that watch node j in segment k. Equal to weighting :func:`path_tokens` (tested), at the cost
+    of one path's tokens instead of L.
+
+    Shapes:
+        node_tokens: (R, N, B, D)
+        paths: (R, L, K) node per level of each chosen path
+        weight: (R, L) mixture weights
+        segment: (N,) int64
+        returns: (R, N, D)
+    """
+    B = node_tokens.shape[2]
+    onehot = torch.nn.functional.one_hot(paths, B).to(weight.dtype)  # (R, L, K, B)
+    marginal = torch.einsum("rl,rlkb->rkb", weight, onehot)  # (R, K, B)
+    per_keyframe = marginal[:, segment]  # (R, N, B)
+    return torch.einsum("rnb,rnbd->rnd", per_keyframe, node_tokens)
 
 
 def path_distribution(logits: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from kept.model.tree import enumerate_paths, path_distribution, path_tokens, select_paths
+from kept.model.tree import enumerate_paths, mixture_tokens, path_distribution, path_tokens, select_paths
 
 
 def test_enumerate_paths_is_lexicographic_and_complete():
@@ -30,3 +30,14 @@ def test_distribution_and_selection():
     assert train.weight[0, 0] > train.weight[0, 1]
     infer = select_paths(logits, top_k=2, training=False)
     assert infer.best.tolist() == [1] and infer.weight.tolist() == [[1.0]]
+
+
+def test_mixture_tokens_equal_weighted_path_tokens():
+    torch.manual_seed(0)
+    R, N, B, D, K, L = 2, 6, 3, 4, 3, 5
+    tokens = torch.randn(R, N, B, D)
+    segment = torch.tensor([0, 0, 1, 1, 2, 2])
+    paths = torch.randint(0, B, (R, L, K))
+    weight = torch.softmax(torch.randn(R, L), -1)
+    naive = (weight[..., None, None] * path_tokens(tokens, paths, segment)).sum(1)
+    torch.testing.assert_close(mixture_tokens(tokens, paths, weight, segment), naive)
