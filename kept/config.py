@@ -52,7 +52,8 @@ class DataConfig:
     batch_size: int = 32  #: pairs per batch
     num_workers: int = 0
     max_pairs_per_epoch: Optional[int] = None  #: subsample train pairs each epoch (seeded)
-    augment_yaw: float = 180.0  #: training: rotate about the up axis by up to +- this (degrees; 0: off)
+    canonical_facing: bool = True  #: rotate each recording to face one way (skeletons with ``facing``)
+    augment_yaw: float = 20.0  #: training: rotate about the up axis by up to +- this (degrees; 0: off)
 
 
 @dataclass

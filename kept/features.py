@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pose.kinematics import UP_AXES, fill_missing, joint_speeds, node_kinematics, normalize_positions
+from pose.kinematics import canonical_facing, fill_missing, rotation_about, joint_speeds, node_kinematics, normalize_positions
 from pose.skeleton import Skeleton
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "segment_of_keyframe",
     "stack_features",
     "rotate_about_up",
+    "prepare_keypoints",
 ]
 
 #: Channels per joint in ``frames`` and per sample in ``segments``: x, y, z, speed.
@@ -151,8 +152,20 @@ def rotate_about_up(xyz: np.ndarray, degrees: float, up_axis: str = "y") -> np.n
         xyz: (F, P, 3)
         returns: (F, P, 3)
     """
-    u = UP_AXES[up_axis]
-    a = np.deg2rad(degrees)
-    cross = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
-    rot = np.cos(a) * np.eye(3) + np.sin(a) * cross + (1 - np.cos(a)) * np.outer(u, u)  # Rodrigues
-    return xyz @ rot.T
+    return xyz @ rotation_about(up_axis, degrees).T
+
+
+def prepare_keypoints(xyz: np.ndarray, skeleton: Skeleton, up_axis: str = "y", canonical: bool = True) -> np.ndarray:
+    """Keypoints as every consumer of a trained model must see them: float64, and turned into
+    the canonical facing direction (:func:`pose.kinematics.canonical_facing`) when ``canonical``
+    and the skeleton declares ``facing``.
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (F, P, 3)
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if canonical and skeleton.facing is not None:
+        left, right = (skeleton.index(j) for j in skeleton.facing)
+        xyz = canonical_facing(xyz, left, right, up_axis)
+    return xyz

@@ -28,6 +28,7 @@ __all__ = [
     "joint_angles",
     "joint_speeds",
     "node_kinematics",
+    "canonical_facing",
     "UP_AXES",
 ]
 
@@ -170,3 +171,38 @@ def node_kinematics(
         )  # (F, len, 5)
         out[:, b, : 5 * len(idx)] = per_joint.reshape(filled.shape[0], -1)
     return out
+
+
+def rotation_about(up_axis: str, degrees: float) -> np.ndarray:
+    """Rotation matrix about a named up axis (right-hand rule, Rodrigues' formula). (3, 3)"""
+    u = UP_AXES[up_axis]
+    a = np.deg2rad(degrees)
+    cross = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
+    return np.cos(a) * np.eye(3) + np.sin(a) * cross + (1 - np.cos(a)) * np.outer(u, u)
+
+
+def canonical_facing(xyz: np.ndarray, left: int, right: int, up_axis: str = "y") -> np.ndarray:
+    """Rotate a recording about the vertical axis so that its mean left-to-right line is +x.
+
+    The left-to-right vector (e.g. left hip to right hip), averaged over the frames where both
+    joints are seen and projected onto the horizontal plane, is turned onto the first horizontal
+    axis (x, or y when x is up). Removes where the camera stood around the performer, as the
+    view normalisation of skeleton action recognition does. NaNs stay NaN; a recording in which
+    the two joints are never seen together is returned unchanged.
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (F, P, 3)
+    """
+    u = UP_AXES[up_axis]
+    line = xyz[:, right] - xyz[:, left]  # (F, 3)
+    line = line[np.isfinite(line).all(axis=1)]
+    if len(line) == 0:
+        return xyz
+    v = line.mean(axis=0)
+    v = v - (v @ u) * u  # horizontal part
+    if np.linalg.norm(v) < 1e-9:
+        return xyz
+    ref = np.eye(3)[1 if abs(u[0]) > 0 else 0]  # first horizontal axis
+    angle = np.degrees(np.arctan2(np.cross(v, ref) @ u, v @ ref))  # signed angle v -> ref about u
+    return xyz @ rotation_about(up_axis, angle).T

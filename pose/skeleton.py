@@ -9,7 +9,8 @@ Inline spec (the keypoint-folder format, see the README)::
     {"joints": ["hip", "knee", ...],             # order of the joints in the .npy files
      "edges": [["hip", "knee"], ...],             # bones
      "node_types": {"knee": ["knee_l", "knee_r"], ...},   # branches of the tree, in order
-     "angles": {"shoulder_l": ["elbow_l", "hip_l"]}}      # optional, see below
+     "angles": {"shoulder_l": ["elbow_l", "hip_l"]},      # optional, see below
+     "facing": ["hip_l", "hip_r"]}                         # optional: left and right joint
 
 ``angles`` (optional, a kept extension of METHOD.md section 3): the two joints that span the
 interior angle measured at a node-type joint. Without it, a joint with exactly two bones uses its
@@ -18,6 +19,10 @@ with more than two bones uses the first two bones listed in ``edges`` (*decision
 and documented; declare ``angles`` to choose others). The built-in skeletons declare the angles
 that coaches read: elbow (shoulder-elbow-wrist), shoulder (elbow-shoulder-hip), hip
 (shoulder-hip-knee) and knee (hip-knee-ankle).
+
+``facing`` (optional): a left and a right joint (the hips for the built-ins) whose line defines
+the performer's facing direction; with it, recordings can be rotated about the vertical axis
+into a canonical view (:func:`pose.kinematics.canonical_facing`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Skeleton:
         angles (dict[str, tuple[str, ...]]): joint -> the two joints spanning its interior
             angle, or a single neighbour for an angle to the vertical axis. Filled in for every
             node-type joint by :meth:`__post_init__` when not given.
+        facing (tuple[str, str], optional): left and right joint spanning the facing direction.
     """
 
     name: str
@@ -50,6 +56,7 @@ class Skeleton:
     edges: tuple[tuple[str, str], ...]
     node_types: dict[str, tuple[str, ...]]
     angles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    facing: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         where = f"skeleton '{self.name}'"
@@ -91,6 +98,12 @@ class Skeleton:
                 if j not in angles:
                     angles[j] = self._default_angle(j)
         object.__setattr__(self, "angles", {k: tuple(v) for k, v in angles.items()})
+        if self.facing is not None:
+            if len(self.facing) != 2:
+                raise ValueError(f"{where}: 'facing' needs a left and a right joint, got {list(self.facing)}")
+            for j in self.facing:
+                check(j, "'facing'")
+            object.__setattr__(self, "facing", tuple(self.facing))
 
     def _default_angle(self, joint: str) -> tuple[str, ...]:
         neighbours = [b if a == joint else a for a, b in self.edges if joint in (a, b)]
@@ -155,6 +168,7 @@ class Skeleton:
             "edges": [list(e) for e in self.edges],
             "node_types": {k: list(v) for k, v in self.node_types.items()},
             "angles": {k: list(v) for k, v in self.angles.items()},
+            **({"facing": list(self.facing)} if self.facing else {}),
         }
 
     @classmethod
@@ -178,6 +192,7 @@ class Skeleton:
             edges=edges,
             node_types={str(k): tuple(str(j) for j in v) for k, v in spec["node_types"].items()},
             angles={str(k): tuple(str(j) for j in v) for k, v in spec.get("angles", {}).items()},
+            facing=tuple(str(j) for j in spec["facing"]) if spec.get("facing") else None,
         )
 
 
@@ -224,6 +239,7 @@ COCO17 = Skeleton(
         {"left": "left_shoulder", "right": "right_shoulder"},
         {"left": "left_ankle", "right": "right_ankle"},
     ),
+    facing=("left_hip", "right_hip"),
 )
 
 H36M17 = Skeleton(
@@ -246,6 +262,7 @@ H36M17 = Skeleton(
         {"left": "left_shoulder", "right": "right_shoulder"},
         {"left": "left_foot", "right": "right_foot"},
     ),
+    facing=("left_hip", "right_hip"),
 )
 
 BUILTIN_SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO17, H36M17)}

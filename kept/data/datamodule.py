@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from kept.commentary import SentenceEmbedder, embed_commentary
 from kept.config import RunConfig
 from kept.data.folder import KeypointDataset, load_dataset
-from kept.features import RecordingFeatures, recording_features, rotate_about_up, stack_features
+from kept.features import RecordingFeatures, prepare_keypoints, recording_features, rotate_about_up, stack_features
 
 __all__ = ["default_cache_dir", "resolve_data_root", "PairDataModule", "FeatureBank"]
 
@@ -86,7 +86,9 @@ class FeatureBank:
         self.cfg = cfg
         self.ids = list(dataset.recordings)
         self.row = {rid: i for i, rid in enumerate(self.ids)}
-        self.keypoints = [dataset.keypoints(rid) for rid in tqdm(self.ids, desc="load", disable=not progress, leave=False)]
+        self.keypoints = [prepare_keypoints(dataset.keypoints(rid), dataset.skeleton, dataset.up_axis,
+                                            cfg.data.canonical_facing)
+                          for rid in tqdm(self.ids, desc="load", disable=not progress, leave=False)]
         items = [self._features(i) for i in tqdm(range(len(self.ids)), desc="features", disable=not progress, leave=False)]
         self.features: RecordingFeatures = stack_features(items)
         scores = np.array([dataset.recordings[r].score for r in self.ids], dtype=np.float32)

@@ -71,3 +71,19 @@ def test_node_kinematics_layout():
 def test_bad_up_axis_raises():
     with pytest.raises(ValueError, match="up_axis"):
         joint_angles(np.zeros((1, 3, 3)), ARM, ["shoulder"], up_axis="w")
+
+
+@pytest.mark.parametrize("up", ["y", "z", "x"])
+def test_canonical_facing_removes_the_camera_yaw(up):
+    from pose.kinematics import canonical_facing, rotation_about
+
+    rng = np.random.default_rng(2)
+    xyz = rng.normal(size=(20, 4, 3))
+    xyz[:, 1] = xyz[:, 0] + np.array([0.4, 0.05, -0.3])  # joint 1 right of joint 0, roughly
+    xyz[5, 0] = np.nan
+    a = canonical_facing(xyz, 0, 1, up)
+    b = canonical_facing(xyz @ rotation_about(up, 137.0).T, 0, 1, up)
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    line = np.nanmean(a[:, 1] - a[:, 0], axis=0)
+    horizontal = [i for i in range(3) if i != "xyz".index(up)]
+    assert line[horizontal[0]] > 0 and abs(line[horizontal[1]]) < 1e-9
