@@ -51,7 +51,9 @@ class DataConfig:
     segment_samples: int = 8  #: samples per joint trajectory and segment (input of F_K)
     batch_size: int = 32  #: pairs per batch
     num_workers: int = 0
-    max_pairs_per_epoch: Optional[int] = None  #: subsample train pairs each epoch (seeded)
+    #: train pairs drawn (without replacement, seeded, different each epoch) per epoch; pairs grow
+    #: quadratically with recordings, so an epoch is a fixed budget; null: all pairs every epoch
+    max_pairs_per_epoch: Optional[int] = 640
     canonical_facing: bool = True  #: rotate each recording to face one way (skeletons with ``facing``)
     augment_yaw: float = 20.0  #: training: rotate about the up axis by up to +- this (degrees; 0: off)
 
@@ -65,7 +67,7 @@ class ModelConfig:
     depth: int = 4  #: K, tree depth = number of temporal segments
     top_k: int = 8  #: paths in the training mixture (1 = hard argmax)
     mixture_temperature: float = 1.0  #: softmax temperature over the top-k path logits
-    dropout: float = 0.0
+    dropout: float = 0.1
     use_gnn: bool = True  #: False: read the score out of f'_K directly
     use_commentary: bool = True  #: False: no f_C branch, no semantic loss
     ikg_threshold: float = 1.0  #: c in tau = c / (number of candidate edges)
@@ -87,7 +89,7 @@ class TrainConfig:
 
     max_epochs: int = 30
     lr: float = 1e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     seed: int = 0
     accelerator: str = "cpu"  #: ``cpu``, ``gpu``, ``auto``, ...
     devices: Any = 1  #: an int, a list of ids, or ``auto``

@@ -61,9 +61,10 @@ class KEPTSystem(L.LightningModule):
         total = score + w.semantic * semantic + w.kl * kl
         return {"loss": total, "score": score, "semantic": semantic, "kl": kl}
 
-    def on_train_epoch_start(self) -> None:
-        # Reseed per epoch so that dropout and any sampling repeat exactly after a resume.
-        torch.manual_seed(self.cfg.train.seed * 100003 + self.current_epoch)
+    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # Reseed every step so that dropout repeats exactly after a resume, whatever else drew
+        # from the global generator in between (e.g. a data loader starting its iterator).
+        torch.manual_seed(self.cfg.train.seed * 1000003 + self.global_step)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         parts = self.losses(batch, self(batch))
