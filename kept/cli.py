@@ -99,6 +99,11 @@ def _print_metrics(metrics: dict) -> None:
 def _train(args) -> None:
     from kept.train import train
 
+    if args.resume and not args.run_dir:
+        raise ValueError("--resume needs the --run-dir of the run to continue")
+    saved = Path(args.run_dir) / "config.yaml" if args.run_dir else None
+    if args.resume and saved.exists() and not args.config:
+        args.config = str(saved)  # continue with the run's own config, plus any new overrides
     cfg = _config(args, args.overrides)
     run_dir = Path(args.run_dir or f"runs/{cfg.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     metrics = train(cfg, run_dir, resume=args.resume)

@@ -108,18 +108,22 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
-    """Defaults, then a YAML file, then ``key=value`` overrides; validated against the types.
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
+                base: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then ``base``, then a YAML file, then ``key=value`` overrides; type-checked.
 
     Args:
         path: a YAML file with any subset of the keys (None: defaults only).
         overrides: dotted ``key=value`` strings, e.g. ``["model.depth=5"]``.
+        base: a nested dict of keys (e.g. the config saved with a trained model).
 
     Returns:
         The :class:`RunConfig`.
     """
     cfg = OmegaConf.structured(RunConfig)
     try:
+        if base is not None:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
         if path is not None:
             path = Path(path)
             if not path.is_file():

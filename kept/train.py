@@ -4,7 +4,7 @@ A run directory holds::
 
     config.yaml            the full config of the run
     checkpoints/last.ckpt  Lightning checkpoint after every epoch (for --resume)
-    logs/metrics.csv       losses per epoch (Lightning's CSVLogger)
+    logs/metrics.csv       losses per epoch (Lightning's CSVLogger; logs/resume-N/ after a resume)
     model.pt               the final model (loaded by ``kept eval --checkpoint RUN_DIR``)
     metrics.json           test metrics at the end
     predictions.csv        per test recording: true and predicted score, selected path
@@ -24,9 +24,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from kept.config import RunConfig, config_to_dict, save_config
+from kept.config import RunConfig, config_to_dict, load_config, save_config
 from kept.data.datamodule import PairDataModule
-from kept.io import atomic_path, atomic_torch_save
+from kept.io import atomic_path, atomic_torch_save, atomic_write_json
 from kept.model import KEPT
 from kept.system import KEPTSystem
 from pose.skeleton import Skeleton
@@ -68,9 +68,6 @@ def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
     Returns:
         ``(model in eval mode, config, saved dict without the weights)``
     """
-    from kept.config import load_config
-    from omegaconf import OmegaConf
-
     path = Path(run_dir)
     path = path / MODEL_FILE if path.is_dir() else path
     if not path.is_file():
@@ -81,24 +78,23 @@ def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
     saved = torch.load(path, map_location="cpu", weights_only=False)
     if saved.get("format") != "kept-model/1":
         raise ValueError(f"{path} is not a kept model file (format {saved.get('format')!r})")
-    cfg = load_config(overrides=[f"{k}={v}" for k, v in _flatten(saved["config"]).items()])
+    cfg = load_config(base=saved["config"])
     skeleton = Skeleton.from_spec(saved["skeleton"], name=saved["skeleton"]["name"])
     model = build_model(cfg, skeleton, saved["commentary_dim"])
     model.load_state_dict(saved.pop("state_dict"))
     model.eval()
-    del OmegaConf
     return model, cfg, saved
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = "null" if v is None else v
-    return out
+def _log_version(run_dir: Path, resume: bool) -> str:
+    """``logs/metrics.csv`` for a new run; ``logs/resume-N/metrics.csv`` for the N-th resume,
+    so that a resumed run never overwrites the log of the epochs before the interruption."""
+    if not resume:
+        return ""
+    n = 1
+    while (run_dir / "logs" / f"resume-{n}").exists():
+        n += 1
+    return f"resume-{n}"
 
 
 def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
@@ -136,7 +132,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         precision=t.precision, default_root_dir=run_dir, deterministic=True,
-        logger=CSVLogger(run_dir, name="logs", version=""),
+        logger=CSVLogger(run_dir, name="logs", version=_log_version(run_dir, resume)),
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
                    *(callbacks or [])],
@@ -153,9 +149,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     model = model.cpu().eval()
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
-                             out=run_dir / "metrics.json", predictions=run_dir / "predictions.csv")
+                             predictions=run_dir / "predictions.csv")
     metrics["train_seconds"] = round(time.time() - start, 1)
-    from kept.io import atomic_write_json
-
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

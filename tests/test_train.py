@@ -80,3 +80,15 @@ def test_cli_train_with_overrides(tiny_dataset, tmp_path):
     assert code == 0
     assert "seed: 3" in (run / "config.yaml").read_text()
     assert "use_gnn: false" in (run / "config.yaml").read_text()
+
+
+def test_cli_resume_reads_the_runs_config_and_keeps_old_logs(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    common = ["--dataset", "folder", "--data-root", str(tiny_dataset), "--run-dir", str(run)]
+    small = ["model.dim=8", "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+             "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"]
+    assert main(["train", *common, *small, "train.max_epochs=1"]) == 0
+    (run / "model.pt").unlink()
+    assert main(["train", *common, "--resume", "train.max_epochs=2"]) == 0  # dim etc. come from config.yaml
+    assert "max_epochs: 2" in (run / "config.yaml").read_text() and "dim: 8" in (run / "config.yaml").read_text()
+    assert (run / "logs" / "metrics.csv").exists() and (run / "logs" / "resume-1" / "metrics.csv").exists()
