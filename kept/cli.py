@@ -150,8 +150,21 @@ def _data(args) -> None:
     print(f"demo dataset written to {out}")
 
 
+def _quiet_libraries() -> None:
+    """Keep Lightning's banners and third-party deprecation notes out of the command's output."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _quiet_libraries()
     handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data}
     try:
         handlers[args.command](args)

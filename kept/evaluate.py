@@ -120,7 +120,7 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
     ids = dataset.ids(split)
     if not ids:
         raise ValueError(f"{dataset.root}: split '{split}' has no recordings")
-    bank = bank or FeatureBank(dataset, cfg, progress=cfg.train.progress_bar)
+    bank = bank or FeatureBank(dataset, cfg, progress=cfg.train.progress_bar, commentary=False)
     if bank.features.node_stats.shape[-1] != model.score_net.f_m[0].in_features:
         raise ValueError(f"dataset {dataset.root} does not match the model's skeleton '{dataset.skeleton.name}'")
     pred = predict(model, bank, ids, cfg.train.eval_batch_size, progress=cfg.train.progress_bar)

@@ -138,7 +138,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
                    *(callbacks or [])],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=t.gradient_clip or None,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
-        reload_dataloaders_every_n_epochs=1, limit_val_batches=1.0 if len(dm.val_rows) else 0,
+        reload_dataloaders_every_n_epochs=1, limit_val_batches=None if len(dm.val_rows) else 0,
         num_sanity_val_steps=0, log_every_n_steps=10,
     )
     trainer.fit(system, datamodule=dm, ckpt_path=str(last) if resume else None)

@@ -72,6 +72,7 @@ class FeatureBank:
         dataset: the loaded dataset.
         cfg: run config (keyframes, depth, segment samples, commentary switches, cache).
         progress: show a progress bar.
+        commentary: embed the expert commentary (training only; inference never needs it).
 
     Attributes:
         ids: recording ids in row order.
@@ -81,7 +82,7 @@ class FeatureBank:
         has_commentary: (R,) bool.
     """
 
-    def __init__(self, dataset: KeypointDataset, cfg: RunConfig, progress: bool = True):
+    def __init__(self, dataset: KeypointDataset, cfg: RunConfig, progress: bool = True, commentary: bool = True):
         self.dataset = dataset
         self.cfg = cfg
         self.ids = list(dataset.recordings)
@@ -97,7 +98,7 @@ class FeatureBank:
         self.commentary_dim = 384
         self.commentary = torch.zeros(len(self.ids), self.commentary_dim)
         self.has_commentary = torch.zeros(len(self.ids), dtype=torch.bool)
-        wants = cfg.model.use_commentary and cfg.loss.semantic > 0
+        wants = commentary and cfg.model.use_commentary and cfg.loss.semantic > 0
         if texts and wants:
             embedder = SentenceEmbedder(cfg.model.sentence_encoder)
             emb = embed_commentary(texts, embedder, default_cache_dir(cfg.data.cache_dir))
