@@ -112,17 +112,18 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
         out: write ``metrics.json`` here.
         predictions: write a per-recording CSV here.
     """
-    if tuple(model.node_names) != dataset.skeleton.node_names:
+    sk = dataset.skeleton
+    if tuple(model.joints) != sk.joints or tuple(model.node_names) != sk.node_names:
         raise ValueError(
-            f"the model was trained with node types {list(model.node_names)} but dataset "
-            f"{dataset.root} has {list(dataset.skeleton.node_names)}: evaluate on a dataset of the same skeleton"
+            f"the model was trained on a skeleton with joints {list(model.joints)} and node types "
+            f"{list(model.node_names)}, but dataset {dataset.root} has skeleton '{sk.name}' with "
+            f"{sk.num_joints} joints and node types {list(sk.node_names)}: evaluate on data of the "
+            "same skeleton (or convert it, see pose/)"
         )
     ids = dataset.ids(split)
     if not ids:
         raise ValueError(f"{dataset.root}: split '{split}' has no recordings")
     bank = bank or FeatureBank(dataset, cfg, progress=cfg.train.progress_bar, commentary=False)
-    if bank.features.node_stats.shape[-1] != model.score_net.f_m[0].in_features:
-        raise ValueError(f"dataset {dataset.root} does not match the model's skeleton '{dataset.skeleton.name}'")
     pred = predict(model, bank, ids, cfg.train.eval_batch_size, progress=cfg.train.progress_bar)
     truth = {i: dataset.recordings[i].score for i in ids}
     scores = dict(zip(ids, dataset.denormalize_score(pred.score).tolist()))

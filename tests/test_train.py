@@ -92,3 +92,14 @@ def test_cli_resume_reads_the_runs_config_and_keeps_old_logs(tiny_dataset, tmp_p
     assert main(["train", *common, "--resume", "train.max_epochs=2"]) == 0  # dim etc. come from config.yaml
     assert "max_epochs: 2" in (run / "config.yaml").read_text() and "dim: 8" in (run / "config.yaml").read_text()
     assert (run / "logs" / "metrics.csv").exists() and (run / "logs" / "resume-1" / "metrics.csv").exists()
+
+
+def test_eval_on_another_skeleton_is_refused(tiny_config, tmp_path, capsys):
+    from kept.data.demo import generate_demo
+
+    run = tmp_path / "run"
+    tiny_config.train.max_epochs = 1
+    train(tiny_config, run)
+    demo = generate_demo(tmp_path / "demo", seed=0, train_per_category=2, test_per_category=2, progress=False)
+    assert main(["eval", "--checkpoint", str(run), "--dataset", "folder", "--data-root", str(demo)]) == 2
+    assert "same skeleton" in capsys.readouterr().err

@@ -75,6 +75,7 @@ class KEPT(nn.Module):
         D, P = cfg.dim, skeleton.num_joints
         self.cfg = cfg
         self.node_names = skeleton.node_names
+        self.joints = skeleton.joints
         self.encoder = encoder or KeypointEncoder(P, JOINT_CHANNELS, num_keyframes, D, cfg.dropout)
         self.score_net = ScoreNet(5 * skeleton.max_joints_per_node, len(skeleton.node_types),
                                   cfg.depth, num_keyframes, D, cfg.heads, cfg.dropout)
