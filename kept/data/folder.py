@@ -34,9 +34,7 @@ import csv
 import itertools
 import json
 import math
-import os
 import random
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,12 +42,13 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
+from kept.io import atomic_path
+from pose.kinematics import UP_AXES
 from pose.skeleton import BUILTIN_SKELETONS, Skeleton, get_skeleton
 
 __all__ = ["Recording", "Pair", "KeypointDataset", "load_dataset", "write_dataset"]
 
 SPLITS = ("train", "val", "test")
-UP_AXES = ("x", "y", "z", "-x", "-y", "-z")
 _SAMPLE_COLUMNS = ("id", "split", "category", "score", "subject", "commentary")
 _PAIR_COLUMNS = ("id_a", "id_b", "split", "description")
 
@@ -319,7 +318,7 @@ def _read_json(path: Path) -> dict:
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0 or math.isinf(fps):
         raise ValueError(f"{path}: 'fps' must be a positive number of frames per second, got {fps!r}")
     if meta.get("up_axis", "y") not in UP_AXES:
-        raise ValueError(f"{path}: 'up_axis' must be one of {list(UP_AXES)}, got {meta['up_axis']!r}")
+        raise ValueError(f"{path}: 'up_axis' must be one of {sorted(UP_AXES)}, got {meta['up_axis']!r}")
     return meta
 
 
@@ -524,14 +523,7 @@ def _write_csv(f: IO[str], columns: tuple[str, ...], rows: list[tuple[list, dict
 
 
 def _atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
-    """Write through a temp file in the same folder, then os.replace it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
-                       {"encoding": "utf-8", "newline": ""})) as f:
+    """Write through a temp file in the same folder, then rename it onto ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; datasets are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
