@@ -6,6 +6,7 @@
                   [--split test] [--out FILE]
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
     kept data demo --out DIR [--seed S]
+    kept data stats DIR [--json]
 
 ``key=value`` arguments override the config (``model.depth=5``, ``train.max_epochs=10``); see
 ``configs/default.yaml`` for every key.
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--train-per-category", type=int, default=24)
     d.add_argument("--test-per-category", type=int, default=12)
     d.add_argument("--overwrite", action="store_true")
+    d = dsub.add_parser("stats", help="recordings and pairs per category and split (the paper's table 1)")
+    d.add_argument("root", help="keypoint-folder dataset")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -143,6 +148,13 @@ def _baseline(args) -> None:
 
 
 def _data(args) -> None:
+    if args.data_command == "stats":
+        from kept.data.folder import load_dataset
+        from kept.data.stats import dataset_stats, format_stats
+
+        stats = dataset_stats(load_dataset(args.root, val_fraction=0.0))
+        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        return
     from kept.data.demo import generate_demo
 
     out = generate_demo(args.out, seed=args.seed, train_per_category=args.train_per_category,

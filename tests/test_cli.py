@@ -29,3 +29,19 @@ def test_demo_then_baseline(tmp_path, capsys):
 def test_console_script_help():
     res = subprocess.run(["kept", "train", "--help"], capture_output=True, text=True, check=True)
     assert "--synthetic" in res.stdout and "key=value" in res.stdout
+
+
+def test_stats_match_the_generators_counts(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["data", "demo", "--out", str(out), "--train-per-category", "4", "--test-per-category", "3"]) == 0
+    capsys.readouterr()
+    assert main(["data", "stats", str(out), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert len(stats["categories"]) == 7 and stats["splits"] == ["train", "test"]
+    for c in stats["categories"].values():
+        assert c["recordings"] == {"train": 4, "test": 3}
+        assert c["pairs"] == {"train": 6, "test": 3}  # all unordered pairs within sub-activity and split
+    assert stats["total"]["pairs"] == {"train": 42, "test": 21}
+    assert stats["with_commentary"] == 49 and stats["with_description"] == 63
+    assert main(["data", "stats", str(out)]) == 0
+    assert "total" in capsys.readouterr().out
