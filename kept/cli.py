@@ -24,10 +24,12 @@ __all__ = ["main"]
 
 
 def _data_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--dataset", choices=["adr", "folder"], required=required,
-                   help="adr: the ADR dataset (or its demo with --synthetic); folder: any keypoint-folder dataset")
-    p.add_argument("--data-root", help="keypoint-folder dataset root")
+    p.add_argument("--dataset", choices=["adr", "folder", "jigsaws"], required=required,
+                   help="adr: the ADR dataset (or its demo with --synthetic); folder: any keypoint-folder "
+                        "dataset; jigsaws: the JIGSAWS release folder")
+    p.add_argument("--data-root", help="dataset root")
     p.add_argument("--synthetic", action="store_true", help="adr only: use the bundled demo data generator")
+    p.add_argument("--fold", help="jigsaws: a fold (louo:B, loso:3); for train also a whole scheme (louo, loso)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
     p = sub.add_parser("eval", help="evaluate a trained model")
-    p.add_argument("--checkpoint", required=True, help="run directory of `kept train` (or its model.pt)")
+    p.add_argument("--checkpoint", required=True, nargs="+",
+                   help="run directory of `kept train` (or its model.pt); several, or a cross-validation "
+                        "run directory, to pool the folds")
     _data_args(p, required=False)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="metrics file (default: print only)")
@@ -79,6 +83,8 @@ def _config(args, overrides: list[str]):
         extra.append(f"data.data_root={args.data_root}")
     if getattr(args, "synthetic", False):
         extra.append("data.synthetic=true")
+    if getattr(args, "fold", None):
+        extra.append(f"data.fold={args.fold}")
     if getattr(args, "seed", None) is not None:
         extra.append(f"train.seed={args.seed}")
     return load_config(getattr(args, "config", None), extra + list(overrides))
@@ -111,36 +117,53 @@ def _train(args) -> None:
         args.config = str(saved)  # continue with the run's own config, plus any new overrides
     cfg = _config(args, args.overrides)
     run_dir = Path(args.run_dir or f"runs/{cfg.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    metrics = train(cfg, run_dir, resume=args.resume)
+    if cfg.data.fold and ":" not in cfg.data.fold:  # a whole scheme: every fold, then pooled
+        from kept.train import train_folds
+
+        scheme, cfg.data.fold = cfg.data.fold, None
+        metrics = train_folds(cfg, run_dir, scheme, resume=args.resume)
+    else:
+        metrics = train(cfg, run_dir, resume=args.resume)
     if metrics:
         _print_metrics(metrics)
-        print(f"trained in {metrics['train_seconds']} s; run directory: {run_dir}")
+        print(f"run directory: {run_dir}" + (f" (trained in {metrics['train_seconds']} s)" if "train_seconds" in metrics else ""))
 
 
 def _eval(args) -> None:
-    from kept.data.datamodule import resolve_data_root
-    from kept.data.folder import load_dataset
-    from kept.evaluate import evaluate_model
-    from kept.train import load_model
+    from kept.data.datamodule import load_configured_dataset
+    from kept.evaluate import cross_validation_metrics, evaluate_model, without_predictions
+    from kept.io import atomic_write_json
+    from kept.train import MODEL_FILE, load_model
 
-    model, cfg, _ = load_model(args.checkpoint)
-    if args.dataset:
-        cfg.data.dataset = args.dataset
-        cfg.data.data_root = args.data_root
-        cfg.data.synthetic = args.synthetic
-    dataset = load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=cfg.train.seed)
-    metrics = evaluate_model(model, dataset, cfg, split=args.split, out=args.out, predictions=args.predictions)
+    runs = [Path(c) for c in args.checkpoint]
+    if len(runs) == 1 and runs[0].is_dir() and not (runs[0] / MODEL_FILE).exists():
+        runs = sorted(p.parent for p in runs[0].glob(f"*/{MODEL_FILE}")) or runs  # a cross-validation run
+    results, dataset = {}, None
+    for run in runs:
+        model, cfg, _ = load_model(run)
+        if args.dataset:
+            cfg.data.dataset, cfg.data.data_root, cfg.data.synthetic = args.dataset, args.data_root, args.synthetic
+            cfg.data.fold = args.fold or cfg.data.fold
+        dataset = load_configured_dataset(cfg)
+        results[cfg.data.fold or str(run)] = evaluate_model(model, dataset, cfg, split=args.split,
+                                                             predictions=args.predictions if len(runs) == 1 else None)
+    metrics = results.popitem()[1] if len(results) == 1 else cross_validation_metrics(results, dataset)
+    metrics = without_predictions(metrics)
+    if args.out:
+        atomic_write_json(args.out, metrics)
     _print_metrics(metrics)
+    if metrics.get("spearman_fisher_z") is not None:
+        print(f"{len(results)} folds pooled; rho averaged over categories with Fisher's z: "
+              f"{metrics['spearman_fisher_z']:.3f}")
 
 
 def _baseline(args) -> None:
     from kept.baseline import evaluate_baseline
-    from kept.data.datamodule import resolve_data_root
-    from kept.data.folder import load_dataset
+    from kept.data.datamodule import load_configured_dataset
     from kept.io import atomic_write_json
 
     cfg = _config(args, [])
-    dataset = load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=args.seed)
+    dataset = load_configured_dataset(cfg, seed=args.seed)
     metrics = evaluate_baseline(dataset, split=args.split)
     if args.out:
         atomic_write_json(args.out, metrics)

@@ -41,9 +41,10 @@ __all__ = [
 class DataConfig:
     """Which dataset, how recordings become model inputs, and how pairs are batched."""
 
-    dataset: str = "adr"  #: ``adr`` or ``folder``
+    dataset: str = "adr"  #: ``adr``, ``folder`` or ``jigsaws``
     data_root: Optional[str] = None  #: keypoint-folder root (``adr``: the built ADR folder)
     synthetic: bool = False  #: ``adr`` only: use the bundled demo generator instead of real ADR
+    fold: Optional[str] = None  #: ``jigsaws``: cross-validation fold, e.g. ``louo:B`` or ``loso:3``
     demo_seed: int = 0  #: seed of the generated demo data
     cache_dir: Optional[str] = None  #: default: $KEPT_CACHE or ~/.cache/kept
     val_fraction: float = 0.15  #: share of train held out as val when there are no val rows
@@ -147,8 +148,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
 
 
 def _check(cfg: RunConfig) -> None:
-    if cfg.data.dataset not in ("adr", "folder"):
-        raise ValueError(f"data.dataset must be 'adr' or 'folder', got '{cfg.data.dataset}'")
+    if cfg.data.dataset not in ("adr", "folder", "jigsaws"):
+        raise ValueError(f"data.dataset must be 'adr', 'folder' or 'jigsaws', got '{cfg.data.dataset}'")
     if not 2 <= cfg.model.depth <= 8:
         raise ValueError(f"model.depth must be in 2..8 (B^K paths are enumerated), got {cfg.model.depth}")
     if cfg.data.num_keyframes < cfg.model.depth:

@@ -6,7 +6,8 @@
      "per_category": {name: {same keys}}, "n_recordings", "n_pairs", "split",
      "paths": {...}}          # only when the dataset ships true fault annotations (faults.json)
 
-Scores are reported in the dataset's units. Every recording is scored once, on its own (the
+Scores are reported in the dataset's units. :func:`evaluate_model` also returns the predicted
+scores (``"predictions"``: id -> score), which are left out of the file. Every recording is scored once, on its own (the
 score branch does not look at the other recording of a pair), and pair accuracy orders the
 split's pairs by those scores.
 """
@@ -27,11 +28,12 @@ from kept.config import RunConfig
 from kept.data.datamodule import FeatureBank
 from kept.data.folder import KeypointDataset
 from kept.io import atomic_write_json, atomic_write_text
-from kept.metrics import evaluate_scores
+from kept.metrics import evaluate_scores, fisher_z_mean
 from kept.model import KEPT
 from kept.system import features_of
 
-__all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement"]
+__all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement", "cross_validation_metrics",
+           "without_predictions"]
 
 
 @dataclass
@@ -131,13 +133,14 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
     metrics = evaluate_scores({i: dataset.recordings[i].category for i in ids}, truth, scores, pairs,
                               dataset.score_range)
     metrics["split"] = split
+    metrics["predictions"] = scores
     faults_file = Path(dataset.root) / "faults.json"
     if faults_file.exists():
         faults = json.loads(faults_file.read_text())
         metrics["paths"] = fault_path_agreement(dict(zip(ids, pred.best_path)), faults,
                                                 dataset.skeleton.node_names, model.cfg.depth)
     if out is not None:
-        atomic_write_json(out, metrics)
+        atomic_write_json(out, without_predictions(metrics))
     if predictions is not None:
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -147,3 +150,53 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
             w.writerow([rid, dataset.recordings[rid].category, truth[rid], round(scores[rid], 4), path])
         atomic_write_text(predictions, buf.getvalue())
     return metrics
+
+
+def without_predictions(metrics: dict) -> dict:
+    """The metrics without the per-recording predictions (what ``metrics.json`` holds)."""
+    return {k: v for k, v in metrics.items() if k != "predictions"}
+
+
+def cross_validation_metrics(folds: dict[str, dict], dataset: KeypointDataset) -> dict:
+    """Aggregate the test predictions of cross-validation folds, as the AQA papers report them.
+
+    Every recording is in the test split of one fold (leave-one-user-out or
+    leave-one-supertrial-out), so the folds' predictions are pooled and the metrics computed once
+    over all recordings; rho per category (task) is averaged over categories with Fisher's z.
+    The mean over folds of each fold's own rho (Fisher's z) is reported as well.
+
+    Args:
+        folds: fold name -> the metrics returned by :func:`evaluate_model` for that fold.
+        dataset: the dataset (any fold's view: ids, scores and categories are the same).
+
+    Returns:
+        The ``metrics.json`` layout over the pooled predictions, plus ``"spearman_fisher_z"``
+        (over categories), ``"fold_spearman_fisher_z"`` (over folds) and ``"folds"`` (each fold's
+        metrics without predictions).
+    """
+    pooled: dict[str, list[float]] = {}
+    for m in folds.values():
+        for rid, score in m["predictions"].items():
+            pooled.setdefault(rid, []).append(score)
+    pred = {rid: float(np.mean(v)) for rid, v in pooled.items()}
+    ids = sorted(pred)
+    cats = {i: dataset.recordings[i].category for i in ids}
+    truth = {i: dataset.recordings[i].score for i in ids}
+    pairs = [(p.id_a, p.id_b) for p in _pairs_within(ids, cats)]
+    out = evaluate_scores(cats, truth, pred, pairs, dataset.score_range)
+    out["split"] = "test (pooled over folds)"
+    out["spearman_fisher_z"] = fisher_z_mean(m["spearman"] for m in out["per_category"].values())
+    out["fold_spearman_fisher_z"] = fisher_z_mean(m["score"]["spearman"] for m in folds.values())
+    out["folds"] = {name: without_predictions(m) for name, m in folds.items()}
+    return out
+
+
+@dataclass(frozen=True)
+class _IdPair:
+    id_a: str
+    id_b: str
+
+
+def _pairs_within(ids: list[str], cats: dict[str, str]) -> list[_IdPair]:
+    """All unordered pairs of recordings of the same category."""
+    return [_IdPair(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if cats[a] == cats[b]]

@@ -25,13 +25,14 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from kept.config import RunConfig, config_to_dict, load_config, save_config
-from kept.data.datamodule import PairDataModule
+from kept.data.datamodule import PairDataModule, load_configured_dataset
+from kept.evaluate import cross_validation_metrics, evaluate_model, without_predictions
 from kept.io import atomic_path, atomic_torch_save, atomic_write_json
 from kept.model import KEPT
 from kept.system import KEPTSystem
 from pose.skeleton import Skeleton
 
-__all__ = ["AtomicCheckpointIO", "build_model", "train", "save_model", "load_model", "MODEL_FILE"]
+__all__ = ["AtomicCheckpointIO", "build_model", "train", "train_folds", "save_model", "load_model", "MODEL_FILE"]
 
 MODEL_FILE = "model.pt"
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -110,8 +111,6 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     Returns:
         The test metrics (also written to ``run_dir/metrics.json``).
     """
-    from kept.evaluate import evaluate_model
-
     run_dir = Path(run_dir)
     last = run_dir / LAST_CKPT
     if resume and not last.exists():
@@ -151,5 +150,40 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
                              predictions=run_dir / "predictions.csv")
     metrics["train_seconds"] = round(time.time() - start, 1)
+    atomic_write_json(run_dir / "metrics.json", without_predictions(metrics))
+    return metrics
+
+
+def train_folds(cfg: RunConfig, run_dir: str | Path, scheme: str, resume: bool = False) -> dict:
+    """Train one model per cross-validation fold and pool their test predictions.
+
+    Args:
+        cfg: the run config (``data.dataset`` must support folds: ``jigsaws``).
+        run_dir: each fold trains in ``run_dir/<scheme>-<held-out>``; the pooled metrics go to
+            ``run_dir/metrics.json`` (:func:`kept.evaluate.cross_validation_metrics`).
+        scheme: ``louo`` (leave one user out) or ``loso`` (leave one supertrial out).
+        resume: resume unfinished folds; finished folds (with ``metrics.json``) are not retrained.
+    """
+    import copy
+
+    from kept.data.jigsaws import folds as fold_list
+
+    if cfg.data.dataset != "jigsaws":
+        raise ValueError(f"cross-validation folds are defined for --dataset jigsaws, not '{cfg.data.dataset}'")
+    run_dir = Path(run_dir)
+    base = copy.deepcopy(cfg)
+    base.data.fold = None
+    dataset = load_configured_dataset(base)
+    results = {}
+    for fold in fold_list(dataset, scheme):
+        fold_cfg = copy.deepcopy(cfg)
+        fold_cfg.data.fold = fold["name"]
+        fold_dir = run_dir / fold["name"].replace(":", "-")
+        if (fold_dir / "metrics.json").exists() and (fold_dir / MODEL_FILE).exists():
+            model, saved_cfg, _ = load_model(fold_dir)
+            results[fold["name"]] = evaluate_model(model, load_configured_dataset(saved_cfg), saved_cfg)
+            continue
+        results[fold["name"]] = train(fold_cfg, fold_dir, resume=resume and (fold_dir / LAST_CKPT).exists())
+    metrics = cross_validation_metrics(results, dataset)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

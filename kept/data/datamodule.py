@@ -33,7 +33,7 @@ from kept.config import RunConfig
 from kept.data.folder import KeypointDataset, load_dataset
 from kept.features import RecordingFeatures, prepare_keypoints, recording_features, rotate_about_up, stack_features
 
-__all__ = ["default_cache_dir", "resolve_data_root", "PairDataModule", "FeatureBank"]
+__all__ = ["default_cache_dir", "resolve_data_root", "load_configured_dataset", "PairDataModule", "FeatureBank"]
 
 
 def default_cache_dir(configured: str | None = None) -> Path:
@@ -63,6 +63,27 @@ def resolve_data_root(cfg: RunConfig) -> Path:
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
     return root
+
+
+def load_configured_dataset(cfg: RunConfig, seed: int | None = None) -> KeypointDataset:
+    """The dataset a config names: ``adr`` / ``folder`` (keypoint folders, the demo with
+    ``data.synthetic``) or ``jigsaws`` (the official release, converted once into the cache, with
+    the cross-validation fold ``data.fold`` applied).
+
+    Args:
+        cfg: the run config.
+        seed: seed of the val hold-out (default ``train.seed``).
+    """
+    seed = cfg.train.seed if seed is None else seed
+    if cfg.data.dataset == "jigsaws":
+        from kept.data.jigsaws import load_jigsaws
+
+        if cfg.data.data_root is None:
+            raise ValueError("--dataset jigsaws needs --data-root ROOT (the JIGSAWS release folder)")
+        return load_jigsaws(Path(cfg.data.data_root).expanduser(), fold=cfg.data.fold,
+                            cache_dir=default_cache_dir(cfg.data.cache_dir),
+                            val_fraction=cfg.data.val_fraction, seed=seed)
+    return load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=seed)
 
 
 class FeatureBank:
@@ -153,15 +174,14 @@ class PairDataModule(L.LightningDataModule):
         self.bank: FeatureBank | None = None
 
     def prepare_data(self) -> None:
-        if self.dataset is None:
+        if self.dataset is None and self.cfg.data.dataset != "jigsaws":
             resolve_data_root(self.cfg)  # generates the demo data once, on one process
 
     def setup(self, stage: str | None = None) -> None:
         if self.bank is not None:
             return
         if self.dataset is None:
-            self.dataset = load_dataset(resolve_data_root(self.cfg), val_fraction=self.cfg.data.val_fraction,
-                                        seed=self.cfg.train.seed)
+            self.dataset = load_configured_dataset(self.cfg)
         if not self.dataset.pairs_in("train"):
             raise ValueError(f"{self.dataset.root}: the train split has no pairs to train on")
         self.bank = FeatureBank(self.dataset, self.cfg, progress=self.cfg.train.progress_bar)
