@@ -4,7 +4,8 @@
 
     {"score": {"spearman", "r_l2_x100", "r_l1_x100", "pair_accuracy"},
      "per_category": {name: {same keys}}, "n_recordings", "n_pairs", "split",
-     "paths": {...}}          # only when the dataset ships true fault annotations (faults.json)
+     "paths": {...},          # only when the dataset ships true fault annotations (faults.json)
+     "f1": {error_type: F1}, "f1_threshold": t}   # only for binary error labels (FitnessAQA)
 
 Scores are reported in the dataset's units. :func:`evaluate_model` also returns the predicted
 scores (``"predictions"``: id -> score), which are left out of the file. Every recording is scored once, on its own (the
@@ -28,7 +29,7 @@ from kept.config import RunConfig
 from kept.data.datamodule import FeatureBank
 from kept.data.folder import KeypointDataset
 from kept.io import atomic_write_json, atomic_write_text
-from kept.metrics import evaluate_scores, fisher_z_mean
+from kept.metrics import best_f1_threshold, evaluate_scores, f1_at, fisher_z_mean
 from kept.model import KEPT
 from kept.system import features_of
 
@@ -134,6 +135,8 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
                               dataset.score_range)
     metrics["split"] = split
     metrics["predictions"] = scores
+    if dataset.meta.get("labels") == "binary":
+        metrics.update(_error_detection(model, bank, dataset, cfg, ids, pred.score))
     faults_file = Path(dataset.root) / "faults.json"
     if faults_file.exists():
         faults = json.loads(faults_file.read_text())
@@ -150,6 +153,21 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
             w.writerow([rid, dataset.recordings[rid].category, truth[rid], round(scores[rid], 4), path])
         atomic_write_text(predictions, buf.getvalue())
     return metrics
+
+
+def _error_detection(model: KEPT, bank: FeatureBank, dataset: KeypointDataset, cfg: RunConfig,
+                     ids: list[str], score: np.ndarray) -> dict:
+    """F1 of error detection for datasets of binary labels (``"labels": "binary"`` in
+    dataset.json, as the FitnessAQA converter writes): the predicted score thresholded at the
+    value that maximises F1 on the train split."""
+    train_ids = dataset.ids("train")
+    if not train_ids:
+        raise ValueError(f"{dataset.root}: error detection needs train recordings to choose its threshold")
+    train_pred = predict(model, bank, train_ids, cfg.train.eval_batch_size)
+    label = lambda rids: [int(dataset.normalize_score(dataset.recordings[i].score) >= 0.5) for i in rids]  # noqa: E731
+    threshold = best_f1_threshold(label(train_ids), train_pred.score)
+    name = str(dataset.meta.get("error_type", dataset.name))
+    return {"f1": {name: f1_at(label(ids), score, threshold)}, "f1_threshold": threshold}
 
 
 def without_predictions(metrics: dict) -> dict:

@@ -97,3 +97,26 @@ def fisher_z_mean(rhos: Iterable[float | None]) -> float | None:
     if not vals:
         return None
     return float(np.tanh(np.mean(np.arctanh(vals))))
+
+
+def best_f1_threshold(y_true: Sequence[int], score: Sequence[float]) -> float:
+    """The decision threshold (``score >= t`` means positive) that maximises F1; ties: smallest t.
+
+    Used to turn a score into error detection, with the threshold chosen on the training split.
+    """
+    y = np.asarray(y_true, int)
+    s = np.asarray(score, float)
+    best_t, best_f = float(s.min()) if len(s) else 0.5, -1.0
+    for t in np.unique(s):
+        f = f1_at(y, s, float(t))
+        if f > best_f:
+            best_t, best_f = float(t), f
+    return best_t
+
+
+def f1_at(y_true: Sequence[int], score: Sequence[float], threshold: float) -> float:
+    """F1 of ``score >= threshold`` against binary labels; 0.0 when nothing is positive."""
+    from sklearn.metrics import f1_score
+
+    y = np.asarray(y_true, int)
+    return float(f1_score(y, (np.asarray(score, float) >= threshold).astype(int), zero_division=0.0))

@@ -61,3 +61,18 @@ def tiny_config(tiny_dataset, tmp_path):
         "data.num_keyframes=8", "data.segment_samples=4", "data.batch_size=8", "model.dim=16",
         "model.heads=2", "model.depth=2", "model.top_k=3", "train.max_epochs=2", "train.progress_bar=false",
     ])
+
+
+@pytest.fixture
+def binary_dataset(tmp_path):
+    """Binary error labels (1 = shallow squat), as the FitnessAQA converter writes them."""
+    rng = np.random.default_rng(1)
+    recordings, keypoints = [], {}
+    for i in range(16):
+        depth = rng.uniform(0.2, 1.4)
+        keypoints[f"r{i}"] = _motion(rng, depth, 40)
+        recordings.append(Recording(id=f"r{i}", split="train" if i < 11 else "test", category="squat",
+                                    score=float(depth < 0.8)))
+    return write_dataset(tmp_path / "binary", name="binary", fps=30.0,
+                         skeleton=Skeleton.from_spec(FIVE_JOINTS, "five"), recordings=recordings,
+                         keypoints=keypoints, score_range=(0, 1), extra={"labels": "binary", "error_type": "shallow"})

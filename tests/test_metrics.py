@@ -36,3 +36,12 @@ def test_each_recording_counts_once_and_per_category():
 def test_fisher_z_mean():
     assert fisher_z_mean([0.5, 0.5]) == pytest.approx(0.5)
     assert fisher_z_mean([None]) is None
+
+
+def test_f1_threshold_by_hand():
+    from kept.metrics import best_f1_threshold, f1_at
+
+    y, s = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    assert best_f1_threshold(y, s) == pytest.approx(0.35)  # predicts 0.4, 0.35, 0.8: P 2/3, R 1
+    assert f1_at(y, s, 0.35) == pytest.approx(0.8)
+    assert f1_at([0, 0], [0.1, 0.2], 0.5) == 0.0

@@ -103,3 +103,14 @@ def test_eval_on_another_skeleton_is_refused(tiny_config, tmp_path, capsys):
     demo = generate_demo(tmp_path / "demo", seed=0, train_per_category=2, test_per_category=2, progress=False)
     assert main(["eval", "--checkpoint", str(run), "--dataset", "folder", "--data-root", str(demo)]) == 2
     assert "same skeleton" in capsys.readouterr().err
+
+
+def test_binary_error_labels_report_f1(binary_dataset, tmp_path):
+    from kept.config import load_config
+
+    cfg = load_config(overrides=["data.dataset=folder", f"data.data_root={binary_dataset}", "model.dim=8",
+                                 "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+                                 "train.max_epochs=1", "train.progress_bar=false"])
+    metrics = train(cfg, tmp_path / "run")
+    assert set(metrics["f1"]) == {"shallow"} and 0.0 <= metrics["f1"]["shallow"] <= 1.0
+    assert "f1_threshold" in metrics
