@@ -517,7 +517,7 @@ def load_jigsaws(
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=base))
         try:
-            _, report = convert_jigsaws(root, tmp / "data", progress=False)
+            convert_jigsaws(root, tmp / "data", progress=False)
             _write_fingerprint(tmp / "data", fingerprint)
             _swap_into_place(tmp / "data", target, tmp)
         finally:
