@@ -298,3 +298,28 @@ def test_apply_fold_errors(converted):
                         ("loso:x", "must be a number"), ("louo:Z", r"folds are \['louo:B'")]:
         with pytest.raises(ValueError, match=match):
             apply_fold(ds, spec)
+
+
+def test_train_every_fold_and_pool_with_eval(release, tmp_path, capsys):
+    """`kept train --dataset jigsaws --fold louo` trains one model per user; `kept eval` pools them."""
+    import json
+
+    from kept.cli import main
+
+    root, _ = release
+    run = tmp_path / "cv"
+    tiny = ["model.dim=8", "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+            "train.max_epochs=1", "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"]
+    with pytest.warns(UserWarning):
+        assert main(["train", "--dataset", "jigsaws", "--data-root", str(root), "--fold", "louo",
+                     "--run-dir", str(run), *tiny]) == 0
+    pooled = json.loads((run / "metrics.json").read_text())
+    assert set(pooled["folds"]) == {"louo:B", "louo:C", "louo:D"}
+    assert pooled["n_recordings"] == 14 and set(pooled["per_category"]) == set(TASKS)
+    assert "spearman_fisher_z" in pooled
+    out = tmp_path / "eval.json"
+    with pytest.warns(UserWarning):
+        assert main(["eval", "--checkpoint", str(run), "--out", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert again["score"] == pytest.approx(pooled["score"])
+    assert "3 folds pooled" in capsys.readouterr().out
