@@ -6,6 +6,8 @@
                   [--split test] [--out FILE]
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
     kept data demo --out DIR [--seed S]
+    kept data adr --egoexo-root ROOT --out DIR [--pose-source ...] [--describer SPEC]
+    kept data fitnessaqa MANIFEST --out DIR
     kept data stats DIR [--json]
 
 ``key=value`` arguments override the config (``model.depth=5``, ``train.max_epochs=10``); see
@@ -67,6 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--train-per-category", type=int, default=24)
     d.add_argument("--test-per-category", type=int, default=12)
     d.add_argument("--overwrite", action="store_true")
+    d = dsub.add_parser("adr", help="build the ADR dataset from an Ego-Exo4D download")
+    d.add_argument("--egoexo-root", required=True, help="Ego-Exo4D root (takes.json, annotations/)")
+    d.add_argument("--out", required=True, help="output keypoint-folder dataset")
+    d.add_argument("--pose-source", default="annotation", choices=["annotation", "automatic", "extract"],
+                   help="manual body-pose annotations where present (else automatic), automatic only, or "
+                        "the pose extractor on the exo video")
+    d.add_argument("--score-source", default="expert", choices=["expert", "proficiency"],
+                   help="mean expert rating (1-10) or the demonstrator's proficiency level (1-4)")
+    d.add_argument("--describer", help="pair descriptions: hf:MODEL_PATH_OR_ID, openai:URL#MODEL, jsonl:FILE "
+                                       "(default: none; nothing is sent anywhere unless you set this)")
+    d.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    d.add_argument("--cache", help="per-pair description cache (default: OUT.descriptions-cache)")
+    d = dsub.add_parser("fitnessaqa", help="convert FitnessAQA (manifest) into one dataset per error type")
+    d.add_argument("source", help="the manifest CSV (see kept/data/fitnessaqa.py)")
+    d.add_argument("--out", required=True)
+    d.add_argument("--keypoints-root", help="folder the manifest's keypoint paths are relative to")
     d = dsub.add_parser("stats", help="recordings and pairs per category and split (the paper's table 1)")
     d.add_argument("root", help="keypoint-folder dataset")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -177,6 +195,24 @@ def _data(args) -> None:
 
         stats = dataset_stats(load_dataset(args.root, val_fraction=0.0))
         print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+        return
+    if args.data_command == "adr":
+        from kept.data.describe import make_describer
+        from kept.data.egoexo import build_adr
+
+        extra = {"api_key_env": args.api_key_env} if (args.describer or "").startswith("openai:") else {}
+        describer = make_describer(args.describer, cache_dir=args.cache or f"{args.out}.descriptions-cache", **extra)
+        out, report = build_adr(args.egoexo_root, args.out, pose_source=args.pose_source,
+                                score_source=args.score_source, describer=describer)
+        print(f"ADR written to {out}: {report['converted']} takes; skipped: "
+              + (", ".join(f"{k} {len(v)}" for k, v in report["skipped"].items() if v) or "none"))
+        return
+    if args.data_command == "fitnessaqa":
+        from kept.data.fitnessaqa import convert_fitnessaqa
+
+        paths, report = convert_fitnessaqa(args.source, args.out, keypoints_root=args.keypoints_root)
+        for name, path in paths.items():
+            print(f"{name}: {path}")
         return
     from kept.data.demo import generate_demo
 

@@ -592,7 +592,7 @@ def build_adr(
             "take_uid": uid, "take_name": str(take.get("take_name") or ""), "sport": sport,
             "task_name": str(take.get("task_name") or ""), "egoexo_split": split,
             "exo_camera": cam or "", "pose_source": used, "source_fps": f"{float(fps):g}",
-            "start_sec": f"{start_frame / float(fps):.6g}", "n_experts": str(c["n_experts"]),
+            "start_sec": repr(start_frame / float(fps)), "n_experts": str(c["n_experts"]),
         }
         if c["score"] is not None:
             meta["expert_score"] = repr(float(c["score"]))
