@@ -122,6 +122,8 @@ def _print_metrics(metrics: dict) -> None:
         p = metrics["paths"]
         print(f"selected path watches a faulted node in a faulted segment: {p['hit_rate']:.3f} "
               f"(chance {p['chance_rate']:.3f}, {p['n']} recordings)")
+    for name, f1 in metrics.get("f1", {}).items():
+        print(f"error detection F1 ({name}): {f1:.3f} at threshold {metrics['f1_threshold']:.3f} (chosen on train)")
     print(f"{metrics['n_recordings']} recordings, {metrics['n_pairs']} pairs")
 
 

@@ -18,7 +18,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-__all__ = ["spearman", "relative_l2", "relative_l1", "pair_accuracy", "score_metrics", "evaluate_scores"]
+__all__ = ["spearman", "relative_l2", "relative_l1", "pair_accuracy", "score_metrics", "evaluate_scores",
+           "fisher_z_mean", "best_f1_threshold", "f1_at"]
 
 
 def spearman(y_true: Sequence[float], y_pred: Sequence[float]) -> float | None:
@@ -99,24 +100,48 @@ def fisher_z_mean(rhos: Iterable[float | None]) -> float | None:
     return float(np.tanh(np.mean(np.arctanh(vals))))
 
 
-def best_f1_threshold(y_true: Sequence[int], score: Sequence[float]) -> float:
-    """The decision threshold (``score >= t`` means positive) that maximises F1; ties: smallest t.
+def _check_binary(y_true: Sequence[float], score: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    y, s = np.asarray(y_true, dtype=float).ravel(), np.asarray(score, dtype=float).ravel()
+    if len(y) != len(s):
+        raise ValueError(f"y_true has {len(y)} values but score has {len(s)}")
+    if len(y) == 0:
+        raise ValueError("no recordings: y_true and score are empty")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError(f"y_true must hold 0/1 labels, got {sorted(set(y.tolist()))[:5]}")
+    if not np.isfinite(s).all():
+        raise ValueError("score holds NaN or infinite values")
+    return y.astype(int), s
 
-    Used to turn a score into error detection, with the threshold chosen on the training split.
+
+def best_f1_threshold(y_true: Sequence[float], score: Sequence[float]) -> float:
+    """The threshold maximising F1 of ``score >= threshold`` against ``y_true``.
+
+    Candidates are the observed scores; ties go to the smallest threshold. Without any positive
+    label every F1 is 0, so the smallest score is returned.
+
+    Args:
+        y_true: 0/1 labels (1 = error present), e.g. of the training split.
+        score: the predicted error scores.
+
+    Returns:
+        The threshold (one of the scores).
     """
-    y = np.asarray(y_true, int)
-    s = np.asarray(score, float)
-    best_t, best_f = float(s.min()) if len(s) else 0.5, -1.0
-    for t in np.unique(s):
-        f = f1_at(y, s, float(t))
-        if f > best_f:
-            best_t, best_f = float(t), f
-    return best_t
+    y, s = _check_binary(y_true, score)
+    cands = np.unique(s)  # ascending
+    pred = s[None, :] >= cands[:, None]
+    tp = (pred & (y[None, :] == 1)).sum(1)
+    fp = (pred & (y[None, :] == 0)).sum(1)
+    fn = int(y.sum()) - tp
+    denom = 2 * tp + fp + fn
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(cands[int(np.argmax(f1))])  # argmax: first (smallest) of the ties
 
 
-def f1_at(y_true: Sequence[int], score: Sequence[float], threshold: float) -> float:
-    """F1 of ``score >= threshold`` against binary labels; 0.0 when nothing is positive."""
+def f1_at(y_true: Sequence[float], score: Sequence[float], threshold: float) -> float:
+    """F1 (sklearn) of ``score >= threshold`` against ``y_true``; 0.0 without any positive label."""
+    y, s = _check_binary(y_true, score)
+    if not y.any() or math.isnan(threshold):
+        return 0.0
     from sklearn.metrics import f1_score
 
-    y = np.asarray(y_true, int)
-    return float(f1_score(y, (np.asarray(score, float) >= threshold).astype(int), zero_division=0.0))
+    return float(f1_score(y, (s >= threshold).astype(int), zero_division=0.0))

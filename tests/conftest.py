@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kept.config import load_config
-from kept.data.folder import Pair, Recording, write_dataset
+from kept.data.folder import Recording, write_dataset
 from pose.skeleton import Skeleton
 
 FIVE_JOINTS = {

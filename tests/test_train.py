@@ -1,7 +1,6 @@
 """End to end: train and evaluate on a tiny generated set; resume gives the same result."""
 
 import json
-import shutil
 
 import lightning as L
 import pytest

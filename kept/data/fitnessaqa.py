@@ -4,7 +4,7 @@ The KEPT paper reports F1 for four binary errors; each becomes its own keypoint-
 (:data:`ERROR_TYPES`): ``ohp_knee`` (overhead press, knees), ``ohp_elbow`` (overhead press,
 elbow flare), ``squat_forward`` (squat, knees forward), ``squat_inward`` (squat, knees inward).
 Label 1 means the error is present; the score branch's output is thresholded at the value
-that maximises F1 on the training split (:func:`best_threshold`, :func:`f1_at`).
+that maximises F1 on the training split (:func:`kept.metrics.best_f1_threshold`, :func:`kept.metrics.f1_at`, re-exported here).
 
 The release has videos and labels but **no body keypoints**: poses must be extracted first
 (any 2-D/3-D estimator, saved as ``.npy`` arrays (frames, joints, 3) in a named skeleton).
@@ -57,14 +57,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
+
+from kept.metrics import best_f1_threshold as best_threshold  # noqa: F401 (re-exported)
+from kept.metrics import f1_at  # noqa: F401 (re-exported)
 
 from kept.data.folder import Recording, write_dataset
 from pose.skeleton import BUILTIN_SKELETONS, get_skeleton
@@ -454,46 +455,3 @@ def _load_keypoints(path: Path, skeleton: str) -> np.ndarray:
 
 
 # -- thresholds and F1 -------------------------------------------------------------------------
-def _check_binary(y_true: Sequence[float], score: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    y, s = np.asarray(y_true, dtype=float).ravel(), np.asarray(score, dtype=float).ravel()
-    if len(y) != len(s):
-        raise ValueError(f"y_true has {len(y)} values but score has {len(s)}")
-    if len(y) == 0:
-        raise ValueError("no recordings: y_true and score are empty")
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError(f"y_true must hold 0/1 labels, got {sorted(set(y.tolist()))[:5]}")
-    if not np.isfinite(s).all():
-        raise ValueError("score holds NaN or infinite values")
-    return y.astype(int), s
-
-
-def best_threshold(y_true: Sequence[float], score: Sequence[float]) -> float:
-    """The threshold maximising F1 of ``score >= threshold`` against ``y_true``.
-
-    Candidates are the observed scores; ties go to the smallest threshold. Without any positive
-    label every F1 is 0, so the smallest score is returned.
-
-    Args:
-        y_true: 0/1 labels (1 = error present), e.g. of the training split.
-        score: the predicted error scores.
-
-    Returns:
-        The threshold (one of the scores).
-    """
-    y, s = _check_binary(y_true, score)
-    cands = np.unique(s)  # ascending
-    pred = s[None, :] >= cands[:, None]
-    tp = (pred & (y[None, :] == 1)).sum(1)
-    fp = (pred & (y[None, :] == 0)).sum(1)
-    fn = int(y.sum()) - tp
-    denom = 2 * tp + fp + fn
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-    return float(cands[int(np.argmax(f1))])  # argmax: first (smallest) of the ties
-
-
-def f1_at(y_true: Sequence[float], score: Sequence[float], threshold: float) -> float:
-    """F1 (sklearn) of ``score >= threshold`` against ``y_true``; 0.0 without any positive label."""
-    y, s = _check_binary(y_true, score)
-    if not y.any() or math.isnan(threshold):
-        return 0.0
-    return float(f1_score(y, (s >= threshold).astype(int), zero_division=0.0))

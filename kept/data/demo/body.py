@@ -78,7 +78,6 @@ def _forward_kinematics(ch: np.ndarray, body: dict, grounded: bool) -> np.ndarra
     """Joint positions of coco17 in the heading frame. Shapes: ch (F, C) -> (F, 17, 3)."""
     g = lambda name: ch[:, _CH_INDEX[name]]  # noqa: E731
     rad = np.deg2rad
-    F = ch.shape[0]
     r_pel = _rot("y", rad(g("yaw")))
     r_trunk = (r_pel @ _rot("y", rad(g("twist"))) @ _rot("x", rad(g("pitch")))
                @ _rot("z", -rad(g("roll"))))
