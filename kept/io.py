@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "atomic_save_npz", "atomic_torch_save"]
 
@@ -57,5 +56,7 @@ def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    import torch  # local, so that modules needing only atomic file writes do not load torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
