@@ -265,14 +265,53 @@ H36M17 = Skeleton(
     facing=("left_hip", "right_hip"),
 )
 
-BUILTIN_SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO17, H36M17)}
+# MediaPipe Pose (BlazePose) landmarks, in the order of mediapipe's ``PoseLandmark`` enum
+# (mediapipe/python/solutions/pose.py); bones are its ``POSE_CONNECTIONS`` (35 pairs,
+# mediapipe/python/solutions/pose_connections.py), written with joint names.
+_MEDIAPIPE_JOINTS = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+_MEDIAPIPE_EDGES = (
+    ("nose", "right_eye_inner"), ("right_eye_inner", "right_eye"), ("right_eye", "right_eye_outer"),
+    ("right_eye_outer", "right_ear"), ("nose", "left_eye_inner"), ("left_eye_inner", "left_eye"),
+    ("left_eye", "left_eye_outer"), ("left_eye_outer", "left_ear"), ("mouth_right", "mouth_left"),
+    ("right_shoulder", "left_shoulder"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("right_wrist", "right_pinky"), ("right_wrist", "right_index"),
+    ("right_wrist", "right_thumb"), ("right_pinky", "right_index"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("left_wrist", "left_pinky"),
+    ("left_wrist", "left_index"), ("left_wrist", "left_thumb"), ("left_pinky", "left_index"),
+    ("right_shoulder", "right_hip"), ("left_shoulder", "left_hip"), ("right_hip", "left_hip"),
+    ("right_hip", "right_knee"), ("left_hip", "left_knee"), ("right_knee", "right_ankle"),
+    ("left_knee", "left_ankle"), ("right_ankle", "right_heel"), ("left_ankle", "left_heel"),
+    ("right_heel", "right_foot_index"), ("left_heel", "left_foot_index"),
+    ("right_ankle", "right_foot_index"), ("left_ankle", "left_foot_index"),
+)
+
+MEDIAPIPE33 = Skeleton(
+    name="mediapipe33",
+    joints=_MEDIAPIPE_JOINTS,
+    edges=_MEDIAPIPE_EDGES,
+    node_types=dict(_SPORT_NODES),
+    angles=_limb_angles(
+        {"left": "left_shoulder", "right": "right_shoulder"},
+        {"left": "left_ankle", "right": "right_ankle"},
+    ),
+    facing=("left_hip", "right_hip"),
+)
+
+BUILTIN_SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO17, H36M17, MEDIAPIPE33)}
 
 
 def get_skeleton(spec: str | Mapping[str, Any], name: str = "inline") -> Skeleton:
     """A built-in skeleton by name, or an inline skeleton from its spec.
 
     Args:
-        spec: a built-in name (``"coco17"``, ``"h36m17"``) or an inline spec mapping.
+        spec: a built-in name (``"coco17"``, ``"h36m17"``, ``"mediapipe33"``) or an inline spec mapping.
         name: the name given to an inline skeleton (e.g. the dataset's name).
     """
     if isinstance(spec, str):
