@@ -1,0 +1,72 @@
+"""``kept pose extract``: run an extractor over a video or a folder of videos, with a cache.
+
+Every result is cached by the video's content hash and the extractor's settings
+(:class:`pose.cache.PoseCache`), so a rerun skips what is done and changing a setting
+re-extracts. A bad video is recorded and the batch goes on. ``shard=(I, N)`` takes every N-th
+video from the I-th (sorted), so several machines or GPUs (torchrun sets RANK and WORLD_SIZE)
+can share one folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["VIDEO_SUFFIXES", "find_videos", "extract_many"]
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+def find_videos(path: str | Path) -> list[Path]:
+    """A video file, or every video below a folder (recursively, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no video or folder at {path}")
+    videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    if not videos:
+        raise FileNotFoundError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) below {path}")
+    return videos
+
+
+def extract_many(videos: Sequence[str | Path], extractor, out_dir: str | Path, cache_dir: str | Path,
+                 shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
+    """Extract keypoints of many videos into ``out_dir/<video stem>.npz``.
+
+    Args:
+        videos: video files.
+        extractor: any :class:`pose.extractors.Extractor`.
+        out_dir: where each video's :class:`~pose.sequence.KeypointSequence` is written.
+        cache_dir: the content-hash cache.
+        shard: ``(index, count)`` of this worker.
+        progress: show a progress bar.
+
+    Returns:
+        ``{"extracted": [...], "cached": [...], "failed": {video: message}, "shard": [i, n]}``
+    """
+    from tqdm.auto import tqdm
+
+    from pose.cache import PoseCache, shard as take_shard
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = PoseCache(cache_dir)
+    settings = {"extractor": extractor.name, **extractor.settings()}
+    report: dict = {"extracted": [], "cached": [], "failed": {}, "shard": list(shard)}
+    mine = take_shard([Path(v) for v in videos], *shard)
+    for video in tqdm(mine, desc=f"extract {shard[0]}/{shard[1]}", disable=not progress):
+        target = out_dir / f"{video.stem}.npz"
+        try:
+            seq = cache.get(video, settings)
+            if seq is None:
+                seq = extractor.extract(video)
+                cache.put(video, settings, seq)
+                report["extracted"].append(str(video))
+            else:
+                report["cached"].append(str(video))
+            seq.save(target)
+        except (ValueError, OSError, RuntimeError) as err:  # VideoError is a ValueError
+            report["failed"][str(video)] = f"{type(err).__name__}: {err}"
+    return report
+
