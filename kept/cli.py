@@ -9,6 +9,8 @@
     kept data adr --egoexo-root ROOT --out DIR [--pose-source ...] [--describer SPEC]
     kept data fitnessaqa MANIFEST --out DIR
     kept data stats DIR [--json]
+    kept pose extract VIDEO_OR_DIR --out DIR [--backend mmpose|mediapipe|egoexo|file] [--shard I/N]
+    kept pose show FILE.npz --out FILE.png|FILE.mp4 [--video VIDEO]
 
 ``key=value`` arguments override the config (``model.depth=5``, ``train.max_epochs=10``); see
 ``configs/default.yaml`` for every key.
@@ -60,6 +62,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--seed", type=int, default=0, help="seed of the val hold-out")
     p.add_argument("--out", help="metrics file (default: print only)")
+
+    p = sub.add_parser("pose", help="keypoints from videos or annotation files")
+    psub = p.add_subparsers(dest="pose_command", required=True)
+    e = psub.add_parser("extract", help="extract 3D keypoints of a video or a folder of videos (cached)")
+    e.add_argument("source", help="a video, a folder of videos, or (egoexo/file backends) take ids / files")
+    e.add_argument("--out", required=True, help="folder for one <name>.npz keypoint sequence per input")
+    e.add_argument("--backend", default="mmpose", choices=["mmpose", "mediapipe", "egoexo", "file"])
+    e.add_argument("--device", help="mmpose: torch device, e.g. cuda:0 (default cpu)")
+    e.add_argument("--fps", type=float, help="sample the video at this rate (default: every frame)")
+    e.add_argument("--max-gap", type=int, help="interpolate missing stretches up to this many frames")
+    e.add_argument("--model", help="mmpose: the 3D model alias or config (default human3d)")
+    e.add_argument("--det-checkpoint", help="mmpose: local detector checkpoint")
+    e.add_argument("--pose2d-checkpoint", help="mmpose: local 2D pose checkpoint")
+    e.add_argument("--pose3d-checkpoint", help="mmpose: local 3D lifter checkpoint")
+    e.add_argument("--egoexo-root", help="egoexo: the Ego-Exo4D root")
+    e.add_argument("--skeleton", help="file: skeleton of .npy inputs")
+    e.add_argument("--shard", help="I/N: this worker's share (default: RANK/WORLD_SIZE from torchrun, else 0/1)")
+    e.add_argument("--cache", help="cache folder (default: <cache>/pose)")
+    s_ = psub.add_parser("show", help="draw a keypoint sequence (next to its video) to PNG/PDF or MP4")
+    s_.add_argument("file", help="a .npz keypoint sequence (from kept pose extract)")
+    s_.add_argument("--out", required=True, help="FILE.png, FILE.pdf or FILE.mp4")
+    s_.add_argument("--video", help="the source video, drawn beside the 3D view")
+    s_.add_argument("--frames", help="comma-separated frame indices for a picture (default: 4 evenly spaced)")
+    s_.add_argument("--up-axis", help="vertical axis of the keypoints (x, y, z, -x, -y, -z)")
 
     p = sub.add_parser("data", help="dataset tools")
     dsub = p.add_subparsers(dest="data_command", required=True)
@@ -190,6 +216,44 @@ def _baseline(args) -> None:
     _print_metrics(metrics)
 
 
+def _pose(args) -> None:
+    if args.pose_command == "show":
+        from pose.sequence import KeypointSequence
+        from pose.show import show
+
+        frames = [int(f) for f in args.frames.split(",")] if args.frames else None
+        out = show(KeypointSequence.load(args.file), args.out, video=args.video, frames=frames, up_axis=args.up_axis)
+        print(f"written {out}")
+        return
+    import inspect
+
+    from kept.data.datamodule import default_cache_dir
+    from kept.io import atomic_write_json
+    from pose.batch import extract_many, find_videos
+    from pose.cache import parse_shard
+    from pose.extractors import get_backend, make_extractor
+
+    options = {"device": args.device, "fps": args.fps, "max_gap": args.max_gap, "model": args.model,
+               "det_checkpoint": args.det_checkpoint, "pose2d_checkpoint": args.pose2d_checkpoint,
+               "pose3d_checkpoint": args.pose3d_checkpoint, "root": args.egoexo_root, "skeleton": args.skeleton}
+    accepted = inspect.signature(get_backend(args.backend)).parameters
+    ignored = [k for k, v in options.items() if v is not None and k not in accepted]
+    if ignored:
+        raise ValueError(f"options {ignored} do not apply to the {args.backend} backend")
+    extractor = make_extractor(args.backend, **{k: v for k, v in options.items() if v is not None})
+    if args.backend in ("mmpose", "mediapipe"):
+        inputs = find_videos(args.source)
+    else:
+        inputs = [Path(x) for x in args.source.split(",")]
+    shard = parse_shard(args.shard)
+    report = extract_many(inputs, extractor, args.out, args.cache or default_cache_dir() / "pose", shard=shard)
+    atomic_write_json(Path(args.out) / f"extract-report-{shard[0]}of{shard[1]}.json", report)
+    print(f"{len(report['extracted'])} extracted, {len(report['cached'])} from the cache, "
+          f"{len(report['failed'])} failed" + (f" (see {args.out}/extract-report-*.json)" if report["failed"] else ""))
+    for video, message in report["failed"].items():
+        print(f"  failed: {video}: {message}", file=sys.stderr)
+
+
 def _data(args) -> None:
     if args.data_command == "stats":
         from kept.data.folder import load_dataset
@@ -238,10 +302,10 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data}
+    handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data, "pose": _pose}
     try:
         handlers[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"kept {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

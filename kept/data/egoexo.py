@@ -97,6 +97,8 @@ from typing import Any, Callable
 import numpy as np
 
 from kept.data.folder import Pair, Recording, write_dataset
+# the body-pose reader lives in the torch-free pose package; re-exported here
+from pose.extractors.egoexo import EGOEXO_BODY_JOINTS, POSE_FPS, _read_body_pose, read_body_pose
 
 __all__ = [
     "ADR_TASKS", "EGOEXO_BODY_JOINTS", "PROFICIENCY_LEVELS", "TARGET_FPS", "build_adr",
@@ -116,15 +118,8 @@ ADR_TASKS: dict[str, tuple[str, str]] = {
     r"climb|boulder": ("rock_climbing", "climbing"),
 }
 
-#: Ego-Exo4D body joints in coco17 order (pose.skeleton's coco17 uses underscores).
-EGOEXO_BODY_JOINTS = (
-    "nose", "left-eye", "right-eye", "left-ear", "right-ear", "left-shoulder", "right-shoulder",
-    "left-elbow", "right-elbow", "left-wrist", "right-wrist", "left-hip", "right-hip",
-    "left-knee", "right-knee", "left-ankle", "right-ankle",
-)
 PROFICIENCY_LEVELS = {"novice": 1.0, "early expert": 2.0, "intermediate expert": 3.0,
                       "late expert": 4.0}
-POSE_FPS = {"annotation": 30.0, "automatic": 60.0}
 TARGET_FPS = 30.0
 _SPLIT_MAP = {"train": "train", "val": "test"}
 
@@ -309,64 +304,6 @@ def read_proficiency(root: str | Path, takes: list[dict] | None = None) -> dict[
             if isinstance(a, dict) and a.get("take_uid") and a.get("proficiency_score"):
                 out[a["take_uid"]] = str(a["proficiency_score"])
     return out
-
-
-def _read_body_pose(path: Path, fps: float | None = None) -> tuple[np.ndarray, float, int]:
-    """(xyz (F, 17, 3) from the first annotated frame, fps, first frame number)."""
-    path = Path(path)
-    if fps is None:
-        fps = POSE_FPS.get(path.parent.name)
-        if fps is None:
-            raise ValueError(f"{path}: cannot tell the frame rate from folder "
-                             f"'{path.parent.name}'; pass fps")
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object of frame number -> annotations")
-    frames: dict[int, dict] = {}
-    for key, entries in data.items():
-        try:
-            n = int(key)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(entries, dict):
-            entries = [entries]
-        for e in entries if isinstance(entries, list) else []:
-            joints = e.get("annotation3D") if isinstance(e, dict) else None
-            if isinstance(joints, dict) and joints:
-                frames[n] = joints
-                break
-    if not frames:
-        raise ValueError(f"{path}: no frame with 3D joints (annotation3D)")
-    first, last = min(frames), max(frames)
-    xyz = np.full((last - first + 1, len(EGOEXO_BODY_JOINTS), 3), np.nan, dtype=np.float64)
-    for n, joints in frames.items():
-        for j, name in enumerate(EGOEXO_BODY_JOINTS):
-            p = joints.get(name) or joints.get(name.replace("-", "_"))
-            if isinstance(p, dict):
-                try:
-                    xyz[n - first, j] = [float(p["x"]), float(p["y"]), float(p["z"])]
-                except (KeyError, TypeError, ValueError):
-                    pass
-    xyz[~np.isfinite(xyz)] = np.nan
-    return xyz, float(fps), first
-
-
-def read_body_pose(path: str | Path, fps: float | None = None) -> tuple[np.ndarray, float]:
-    """Read an Ego-Exo4D body-pose JSON into coco17 order.
-
-    Args:
-        path: ``.../body/annotation/<uid>.json`` or ``.../body/automatic/<uid>.json``.
-        fps: the file's frame rate (default: 30 for ``annotation``, 60 for ``automatic``).
-
-    Returns:
-        ``(xyz, fps)``: row ``i`` is frame ``first + i`` (first = lowest annotated frame
-        number); NaN where a frame or joint is missing.
-
-    Shapes:
-        xyz: (F, 17, 3) float64
-    """
-    xyz, fps, _ = _read_body_pose(Path(path), fps)
-    return xyz, fps
 
 
 def resample(xyz: np.ndarray, fps: float, target_fps: float = TARGET_FPS) -> np.ndarray:
