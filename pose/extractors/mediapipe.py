@@ -49,7 +49,11 @@ class MediaPipeExtractor:
     (confidence 0 there).
 
     Args:
-        model_complexity: 0, 1 or 2 (MediaPipe's pose landmark model size).
+        model_complexity: 0, 1 or 2 (MediaPipe's pose landmark model size). Default 1: the
+            mediapipe 0.10.21 wheel ships only the "full" model (``pose_landmark_full.tflite``,
+            complexity 1); 0 ("lite") and 2 ("heavy") are downloaded by MediaPipe on first use,
+            which fails offline (checked here: complexity 2 tried to download
+            ``pose_landmark_heavy.tflite``).
         min_detection_confidence: MediaPipe's person detection threshold.
         fps: sample rate; None processes every frame.
         max_gap: longest run of missing frames to interpolate.
@@ -57,7 +61,7 @@ class MediaPipeExtractor:
 
     name = "mediapipe"
 
-    def __init__(self, model_complexity: int = 2, min_detection_confidence: float = 0.5,
+    def __init__(self, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  fps: float | None = None, max_gap: int = 5) -> None:
         if model_complexity not in (0, 1, 2):
             raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
