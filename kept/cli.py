@@ -156,6 +156,8 @@ def _print_metrics(metrics: dict) -> None:
 def _train(args) -> None:
     from kept.train import train
 
+    _quiet_libraries()
+
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs the --run-dir of the run to continue")
     saved = Path(args.run_dir) / "config.yaml" if args.run_dir else None
@@ -180,6 +182,8 @@ def _eval(args) -> None:
     from kept.evaluate import cross_validation_metrics, evaluate_model, without_predictions
     from kept.io import atomic_write_json
     from kept.train import MODEL_FILE, load_model
+
+    _quiet_libraries()
 
     runs = [Path(c) for c in args.checkpoint]
     if len(runs) == 1 and runs[0].is_dir() and not (runs[0] / MODEL_FILE).exists():
@@ -292,11 +296,14 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
+    if "lightning" in sys.modules or "kept.train" in sys.modules:
+        import lightning.pytorch  # noqa: F401  (it sets its loggers' level when imported)
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def main(argv: list[str] | None = None) -> int:
