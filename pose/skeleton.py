@@ -230,40 +230,32 @@ def _limb_angles(hip_upper: dict[str, str], foot: dict[str, str]) -> dict[str, t
     return out
 
 
-COCO17 = Skeleton(
-    name="coco17",
-    joints=_COCO_JOINTS,
-    edges=_COCO_EDGES,
-    node_types=dict(_SPORT_NODES),
-    angles=_limb_angles(
-        {"left": "left_shoulder", "right": "right_shoulder"},
-        {"left": "left_ankle", "right": "right_ankle"},
-    ),
-    facing=("left_hip", "right_hip"),
-)
+def _sport_skeleton(name: str, joints: tuple[str, ...], edges: tuple[tuple[str, str], ...], foot: str) -> Skeleton:
+    """A human skeleton with the sport node types, the coach's angles and hip-line facing."""
+    return Skeleton(
+        name=name, joints=joints, edges=edges, node_types=dict(_SPORT_NODES),
+        angles=_limb_angles({"left": "left_shoulder", "right": "right_shoulder"},
+                            {"left": f"left_{foot}", "right": f"right_{foot}"}),
+        facing=("left_hip", "right_hip"),
+    )
 
-H36M17 = Skeleton(
-    name="h36m17",
-    joints=(
-        "root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot",
-        "spine", "thorax", "neck_base", "head", "left_shoulder", "left_elbow", "left_wrist",
-        "right_shoulder", "right_elbow", "right_wrist",
-    ),
-    edges=(
-        ("root", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_foot"),
-        ("root", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_foot"),
-        ("root", "spine"), ("spine", "thorax"), ("thorax", "neck_base"), ("neck_base", "head"),
-        ("thorax", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-        ("thorax", "right_shoulder"), ("right_shoulder", "right_elbow"),
-        ("right_elbow", "right_wrist"),
-    ),
-    node_types=dict(_SPORT_NODES),
-    angles=_limb_angles(
-        {"left": "left_shoulder", "right": "right_shoulder"},
-        {"left": "left_foot", "right": "right_foot"},
-    ),
-    facing=("left_hip", "right_hip"),
+
+COCO17 = _sport_skeleton("coco17", _COCO_JOINTS, _COCO_EDGES, foot="ankle")
+
+_H36M_JOINTS = (
+    "root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot",
+    "spine", "thorax", "neck_base", "head", "left_shoulder", "left_elbow", "left_wrist",
+    "right_shoulder", "right_elbow", "right_wrist",
 )
+_H36M_EDGES = (
+    ("root", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_foot"),
+    ("root", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_foot"),
+    ("root", "spine"), ("spine", "thorax"), ("thorax", "neck_base"), ("neck_base", "head"),
+    ("thorax", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("thorax", "right_shoulder"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+)
+H36M17 = _sport_skeleton("h36m17", _H36M_JOINTS, _H36M_EDGES, foot="foot")
 
 # MediaPipe Pose (BlazePose) landmarks, in the order of mediapipe's ``PoseLandmark`` enum
 # (mediapipe/python/solutions/pose.py); bones are its ``POSE_CONNECTIONS`` (35 pairs,
@@ -292,17 +284,7 @@ _MEDIAPIPE_EDGES = (
     ("right_ankle", "right_foot_index"), ("left_ankle", "left_foot_index"),
 )
 
-MEDIAPIPE33 = Skeleton(
-    name="mediapipe33",
-    joints=_MEDIAPIPE_JOINTS,
-    edges=_MEDIAPIPE_EDGES,
-    node_types=dict(_SPORT_NODES),
-    angles=_limb_angles(
-        {"left": "left_shoulder", "right": "right_shoulder"},
-        {"left": "left_ankle", "right": "right_ankle"},
-    ),
-    facing=("left_hip", "right_hip"),
-)
+MEDIAPIPE33 = _sport_skeleton("mediapipe33", _MEDIAPIPE_JOINTS, _MEDIAPIPE_EDGES, foot="ankle")
 
 BUILTIN_SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO17, H36M17, MEDIAPIPE33)}
 
