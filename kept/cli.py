@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="metrics file (default: print only)")
     p.add_argument("--predictions", help="also write per-recording predictions as CSV")
 
+    p = sub.add_parser("compare", help="score two recordings and explain how they differ")
+    p.add_argument("a", help="video, .npy/.npz keypoints, DATASET_DIR::ID, or a recording id of the model's dataset")
+    p.add_argument("b", help="the other recording (same forms)")
+    p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
+    p.add_argument("--out", help="folder for compare.json and the plots (default: print only)")
+    p.add_argument("--format", default="text", choices=["text", "json"])
+    p.add_argument("--backend", default="mmpose", help="pose extractor for videos")
+
     p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics")
     _data_args(p, required=True)
     p.add_argument("--split", default="test", choices=["val", "test"])
@@ -207,6 +215,28 @@ def _eval(args) -> None:
               f"{metrics['spearman_fisher_z']:.3f}")
 
 
+def _compare(args) -> None:
+    from kept.compare import compare, format_report, load_recording
+    from kept.io import atomic_write_json
+    from kept.train import load_model
+
+    model, cfg, saved = load_model(args.checkpoint)
+    skeleton = model_skeleton(saved)
+    info = saved["dataset"]
+    recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend) for x in (args.a, args.b)]
+    result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
+    if args.out:
+        out = Path(args.out)
+        atomic_write_json(out / "compare.json", result)
+    print(json.dumps(result, indent=2) if args.format == "json" else format_report(result))
+
+
+def model_skeleton(saved: dict):
+    from pose.skeleton import Skeleton
+
+    return Skeleton.from_spec(saved["skeleton"], name=saved["skeleton"]["name"])
+
+
 def _baseline(args) -> None:
     from kept.baseline import evaluate_baseline
     from kept.data.datamodule import load_configured_dataset
@@ -309,7 +339,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"train": _train, "eval": _eval, "baseline": _baseline, "data": _data, "pose": _pose}
+    handlers = {"train": _train, "eval": _eval, "compare": _compare, "baseline": _baseline, "data": _data,
+                "pose": _pose}
     try:
         handlers[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:

@@ -1,0 +1,166 @@
+"""``kept compare A B``: score two recordings with a trained model and explain the difference.
+
+A and B are keypoint files (``.npy`` with the model's skeleton at the dataset's fps, ``.npz``
+keypoint sequences from ``kept pose extract``), recordings of a keypoint-folder dataset
+(``DATASET_DIR::RECORDING_ID``, or a bare id of the dataset the model was trained on), or videos
+(keypoints extracted with the configured backend and cached).
+
+``compare.json`` holds, for each recording, its score in the dataset's units, the selected
+reasoning path as (segment, time span in seconds, node type) steps and the top-10 paths with
+their Q values; for the pair, who is better and the per-joint size of the residual graph
+||mean_k H_a[k] - mean_k H_b[k]|| (which joints differ most). *Decision*: paths are reported per
+recording, since the tree search selects one path per recording (METHOD.md section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kept.config import RunConfig
+from kept.features import prepare_keypoints, recording_features, stack_features
+from kept.model import KEPT
+from pose.skeleton import Skeleton
+
+__all__ = ["Recording", "load_recording", "compare", "format_report"]
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass
+class Recording:
+    """Keypoints of one side of a comparison.
+
+    Shapes:
+        xyz: (F, P, 3), NaN where missing
+    """
+
+    name: str
+    xyz: np.ndarray
+    fps: float
+
+
+def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str | None = None,
+                   backend: str = "mmpose", cache_dir: str | Path | None = None) -> Recording:
+    """Keypoints of ``spec`` (see the module docstring), checked against the model's skeleton.
+
+    Args:
+        spec: a file, ``DATASET_DIR::ID`` or a recording id of ``dataset_root``.
+        skeleton: the model's skeleton.
+        fps: frame rate of ``.npy`` inputs (the training dataset's).
+        dataset_root: the training dataset, for bare recording ids.
+        backend: pose extractor for videos.
+        cache_dir: pose cache for videos.
+    """
+    from pose.extractors import make_extractor
+
+    path = Path(spec)
+    if "::" in spec or (not path.exists() and dataset_root and (Path(dataset_root) / "keypoints" / f"{spec}.npy").exists()):
+        target = spec if "::" in spec else f"{dataset_root}::{spec}"
+        seq = make_extractor("file").extract(target)
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        from kept.data.datamodule import default_cache_dir
+        from pose.cache import PoseCache
+
+        extractor = make_extractor(backend)
+        cache = PoseCache(cache_dir or default_cache_dir() / "pose")
+        settings = {"extractor": extractor.name, **extractor.settings()}
+        seq = cache.get(path, settings)
+        if seq is None:
+            seq = extractor.extract(path)
+            cache.put(path, settings, seq)
+        if seq.skeleton != skeleton.name:
+            from pose.convert import convert
+
+            seq = convert(seq, skeleton.name)
+    elif path.suffix.lower() in (".npy", ".npz"):
+        if not path.exists():
+            raise FileNotFoundError(f"keypoint file not found: {path}")
+        seq = make_extractor("file", skeleton=skeleton.name, fps=fps).extract(path) if path.suffix == ".npy" \
+            else make_extractor("file").extract(path)
+    else:
+        raise FileNotFoundError(
+            f"cannot read {spec!r}: give a video ({', '.join(VIDEO_SUFFIXES)}), a .npy/.npz keypoint file, "
+            "DATASET_DIR::RECORDING_ID, or a recording id of the model's dataset"
+        )
+    xyz = np.asarray(seq.xyz, dtype=np.float64)
+    if xyz.ndim != 3 or xyz.shape[1:] != (skeleton.num_joints, 3):
+        raise ValueError(
+            f"{spec}: keypoints of shape {xyz.shape} (skeleton '{seq.skeleton}') do not match the model's "
+            f"skeleton '{skeleton.name}' with {skeleton.num_joints} joints; convert them first (pose.convert)"
+        )
+    if xyz.shape[0] < 2:
+        raise ValueError(f"{spec}: a recording needs at least 2 frames, got {xyz.shape[0]}")
+    if not np.isfinite(xyz).any():
+        raise ValueError(f"{spec}: every keypoint is NaN; nothing to compare")
+    return Recording(name=Path(spec.split("::")[-1]).stem, xyz=xyz, fps=float(seq.fps))
+
+
+@torch.no_grad()
+def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[float, float],
+            a: Recording, b: Recording, up_axis: str = "y", top: int = 10) -> dict:
+    """Score two recordings and collect the evidence for the report.
+
+    Returns:
+        The ``compare.json`` dict (see the module docstring).
+    """
+    if a.name == b.name:
+        b = Recording(name=f"{b.name}_2", xyz=b.xyz, fps=b.fps)
+    model.eval()
+    feats = []
+    for rec in (a, b):
+        xyz = prepare_keypoints(rec.xyz, skeleton, up_axis, cfg.data.canonical_facing)
+        feats.append(recording_features(xyz, skeleton, rec.fps, num_keyframes=cfg.data.num_keyframes,
+                                        depth=cfg.model.depth, segment_samples=cfg.data.segment_samples,
+                                        up_axis=up_axis))
+    out = model(stack_features(feats))
+    lo, hi = score_range
+    scores = (out.score.numpy() * (hi - lo) + lo).tolist()
+    K = cfg.model.depth
+    names = skeleton.node_names
+    sides = {}
+    for i, rec in enumerate((a, b)):
+        duration = rec.xyz.shape[0] / rec.fps
+        span = [(round(k * duration / K, 3), round((k + 1) * duration / K, 3)) for k in range(K)]
+        q = torch.sigmoid(out.logits[i])
+        order = torch.argsort(q, descending=True)[:top]
+        best = model.paths[out.selection.best[i]].tolist()
+        sides[rec.name] = {
+            "score": round(scores[i], 4),
+            "path": [{"segment": k, "time": list(span[k]), "node": names[j]} for k, j in enumerate(best)],
+            "top_paths": [{"path": [names[j] for j in model.paths[t].tolist()], "q": round(float(q[t]), 6)}
+                          for t in order.tolist()],
+            "segment_times": [list(s) for s in span],
+        }
+    h = out.graph.mean(dim=1)  # (2, P, D): H_i, the mean over segments
+    residual = (h[0] - h[1]).norm(dim=-1).numpy()  # (P,)
+    diff = scores[0] - scores[1]
+    tol = 1e-3 * (hi - lo)
+    better = a.name if diff > tol else b.name if diff < -tol else None
+    return {
+        "recordings": sides,
+        "order": [a.name, b.name],
+        "better": better,
+        "score_difference": round(diff, 4),
+        "residual": {j: round(float(r), 6) for j, r in sorted(zip(skeleton.joints, residual), key=lambda x: -x[1])},
+        "description": None,
+    }
+
+
+def format_report(result: dict) -> str:
+    """The comparison as readable text."""
+    a, b = result["order"]
+    ra, rb = result["recordings"][a], result["recordings"][b]
+    lines = [f"{a}: score {ra['score']:.2f}", f"{b}: score {rb['score']:.2f}"]
+    lines.append(f"better: {result['better']}" if result["better"] else "the two scores are level")
+    for name in (a, b):
+        steps = ", ".join(f"{s['node']} ({s['time'][0]:.1f}-{s['time'][1]:.1f} s)" for s in result["recordings"][name]["path"])
+        lines.append(f"{name} reasoning path: {steps}")
+    top = list(result["residual"].items())[:5]
+    lines.append("joints that differ most: " + ", ".join(f"{j} ({v:.3f})" for j, v in top))
+    if result.get("description"):
+        lines.append(f"difference: {result['description']}")
+    return "\n".join(lines)

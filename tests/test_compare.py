@@ -1,0 +1,55 @@
+"""`kept compare`: two recordings through a trained model, and the errors it promises."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kept.cli import main
+from kept.train import train
+
+
+@pytest.fixture
+def run(tiny_config, tmp_path):
+    tiny_config.train.max_epochs = 1
+    train(tiny_config, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_compare_by_id_and_by_file_agree_with_eval(run, tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "squat_08", "squat_09", "--checkpoint", str(run), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "reasoning path" in text and "joints that differ most" in text
+    result = json.loads((out / "compare.json").read_text())
+    assert result["order"] == ["squat_08", "squat_09"]
+    side = result["recordings"]["squat_08"]
+    assert len(side["path"]) == 2 and len(side["top_paths"]) == 9  # 3 node types, depth 2: 9 paths
+    qs = [p["q"] for p in side["top_paths"]]
+    assert qs == sorted(qs, reverse=True) and side["path"][0]["node"] == side["top_paths"][0]["path"][0]
+    assert set(result["residual"]) == {"hip", "knee", "ankle", "shoulder", "elbow"}
+    predicted = {row.split(",")[0]: float(row.split(",")[3]) for row in (run / "predictions.csv").read_text().splitlines()[1:]}
+    assert side["score"] == pytest.approx(predicted["squat_08"], abs=1e-3)
+
+    np.save(tmp_path / "a.npy", np.load(tiny_dataset / "keypoints" / "squat_08.npy"))
+    assert main(["compare", str(tmp_path / "a.npy"), f"{tiny_dataset}::squat_09", "--checkpoint", str(run),
+                 "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["recordings"]["a"]["score"] == pytest.approx(side["score"], abs=1e-4)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((10, 4, 3)), "do not match the model's skeleton"),
+    (np.zeros((1, 5, 3)), "at least 2 frames"),
+    (np.full((10, 5, 3), np.nan), "NaN"),
+])
+def test_compare_errors(run, tmp_path, capsys, array, message):
+    np.save(tmp_path / "bad.npy", array.astype(np.float32))
+    np.save(tmp_path / "ok.npy", np.random.default_rng(0).normal(size=(10, 5, 3)).astype(np.float32))
+    assert main(["compare", str(tmp_path / "bad.npy"), str(tmp_path / "ok.npy"), "--checkpoint", str(run)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compare_unknown_input(run, capsys):
+    assert main(["compare", "nope.txt", "squat_09", "--checkpoint", str(run)]) == 2
+    assert "cannot read" in capsys.readouterr().err
