@@ -13,3 +13,15 @@ def test_train_own_dataset(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "my-shots" in out and "test spearman" in out
     assert (tmp_path / "own" / "run" / "metrics.json").exists()
+
+
+def test_compare_two_recordings(tiny_config, tmp_path, monkeypatch, capsys):
+    from kept.train import train
+
+    tiny_config.train.max_epochs = 1
+    train(tiny_config, tmp_path / "run")
+    monkeypatch.setattr(sys, "argv", ["compare_two_recordings.py", "--checkpoint", str(tmp_path / "run"),
+                                      "squat_08", "squat_10"])
+    runpy.run_path(str(EXAMPLES / "compare_two_recordings.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "squat_08: score" in out and "squat_10 reasoning path" in out
