@@ -31,6 +31,7 @@ __all__ = [
     "ModelConfig",
     "LossConfig",
     "TrainConfig",
+    "DecoderConfig",
     "RunConfig",
     "load_config",
     "save_config",
@@ -77,9 +78,10 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Weights of METHOD.md section 6: L = L_score + a1 L_semantic + a3 L_KL."""
+    """Weights of METHOD.md sections 6-7: L = L_score + a1 L_semantic + a2 (L_comment + L_ce) + a3 L_KL."""
 
     semantic: float = 0.1  #: a1
+    text: float = 0.5  #: a2, weight of L_comment + L_ce (text branch, METHOD.md section 7)
     kl: float = 0.1  #: a3
     kl_symmetric: bool = True  #: mean of both KL directions (False: KL(p1 || p2) only)
 
@@ -101,12 +103,38 @@ class TrainConfig:
     eval_batch_size: int = 64  #: recordings per batch at evaluation
 
 
+DEFAULT_PROMPT = "Please generate the action difference between Player 1 and Player 2 given their respective videos."
+
+
+@dataclass
+class DecoderConfig:
+    """The difference-description decoder (METHOD.md section 7).
+
+    Ablation "without residual graph tokens": ``use_residual=false``.
+    """
+
+    model: str | None = None  #: local path or hub id of a causal LM; None: small GPT-2 trained from scratch
+    tokenizer: str | None = None  #: default: bundled MiniLM tokenizer (model None) or the model's own
+    layers: int = 2  #: from-scratch decoder: transformer blocks
+    heads: int = 4  #: from-scratch decoder: attention heads (``hidden`` must be divisible by it)
+    hidden: int = 256  #: from-scratch decoder: width d'
+    dropout: float = 0.1  #: from-scratch decoder: residual, embedding and attention dropout
+    max_length: int = 64  #: description tokens (with the final eos), longer ones are truncated
+    max_positions: int = 512  #: from-scratch decoder: n_positions (>= L_prefix + 1 + max_length)
+    use_residual: bool = True  #: False: ablation "without residual graph tokens" (no T_dKG)
+    lora_rank: int = 0  #: > 0: peft LoRA adapters on a pretrained decoder (``model`` must be set)
+    prompt: str = DEFAULT_PROMPT  #: instruction appended to the graph tokens
+    enabled: bool = True  #: train the text branch when the training pairs have descriptions
+    num_beams: int = 1  #: generation at evaluation: 1 = greedy
+
+
 @dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    text: DecoderConfig = field(default_factory=DecoderConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),

@@ -51,6 +51,7 @@ class Predictions:
     score: np.ndarray
     best_path: np.ndarray
     logits: np.ndarray
+    graph: torch.Tensor | None = None  #: (R, P, D) H, the mean over segments (for the decoder)
 
 
 @torch.no_grad()
@@ -58,16 +59,18 @@ def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64
     """Score recordings (no commentary needed) and select their reasoning paths."""
     model.eval()
     device = next(model.parameters()).device
-    scores, paths, logits = [], [], []
+    scores, paths, logits, graphs = [], [], [], []
     for start in tqdm(range(0, len(ids), batch_size), desc="predict", disable=not progress, leave=False):
         batch = bank.batch(bank.rows(ids[start : start + batch_size]))
         out = model(features_of(batch).to(device))
         scores.append(out.score.cpu())
         paths.append(model.paths[out.selection.best].cpu())
         logits.append(out.logits.cpu())
+        graphs.append(out.graph.mean(dim=1).cpu())
     if not ids:
         return Predictions([], np.zeros(0), np.zeros((0, model.cfg.depth), int), np.zeros((0, 0)))
-    return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(logits).numpy())
+    return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(logits).numpy(),
+                       torch.cat(graphs))
 
 
 def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, list[dict]],
@@ -103,7 +106,7 @@ def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, lis
 
 def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split: str = "test",
                    bank: FeatureBank | None = None, out: str | Path | None = None,
-                   predictions: str | Path | None = None) -> dict:
+                   predictions: str | Path | None = None, descriptions: str | Path | None = None) -> dict:
     """Metrics of a model on one split of a dataset; optionally written to files.
 
     Args:
@@ -114,6 +117,7 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
         bank: precomputed features of ``dataset`` (computed when None).
         out: write ``metrics.json`` here.
         predictions: write a per-recording CSV here.
+        descriptions: write the generated and reference descriptions of the pairs here (CSV).
     """
     sk = dataset.skeleton
     if tuple(model.joints) != sk.joints or tuple(model.node_names) != sk.node_names:
@@ -135,6 +139,11 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
                               dataset.score_range)
     metrics["split"] = split
     metrics["predictions"] = scores
+    described = [p for p in dataset.pairs_in(split) if (p.description or "").strip()]
+    if model.decoder is not None and described:
+        metrics.update(_describe_pairs(model, dataset, pred, described, cfg, descriptions))
+        for cat, text in metrics.pop("_text_per_category").items():
+            metrics["per_category"][cat]["text"] = text
     if dataset.meta.get("labels") == "binary":
         metrics.update(_error_detection(model, bank, dataset, cfg, ids, pred.score))
     faults_file = Path(dataset.root) / "faults.json"
@@ -153,6 +162,36 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
             w.writerow([rid, dataset.recordings[rid].category, truth[rid], round(scores[rid], 4), path])
         atomic_write_text(predictions, buf.getvalue())
     return metrics
+
+
+@torch.no_grad()
+def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pairs: list, cfg: RunConfig,
+                    out: str | Path | None) -> dict:
+    """Generate the difference description of every pair that has a reference, and score the
+    text (METHOD.md section 9): ``{"text": {...}}`` overall, and per category under
+    ``per_category[cat]["text"]`` (added by the caller's metrics dict)."""
+    from kept.text_metrics import evaluate_text
+
+    row = {rid: i for i, rid in enumerate(pred.ids)}
+    hyps: dict[str, str] = {}
+    for start in range(0, len(pairs), 32):
+        chunk = pairs[start:start + 32]
+        h1 = pred.graph[[row[p.id_a] for p in chunk]]
+        h2 = pred.graph[[row[p.id_b] for p in chunk]]
+        for p, text in zip(chunk, model.decoder.generate(h1, h2, num_beams=cfg.text.num_beams)):
+            hyps[f"{p.id_a}|{p.id_b}"] = text
+    refs = {f"{p.id_a}|{p.id_b}": p.description for p in pairs}
+    cats = {f"{p.id_a}|{p.id_b}": dataset.recordings[p.id_a].category for p in pairs}
+    scored = evaluate_text(refs, hyps, cats)
+    if out is not None:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["id_a", "id_b", "category", "generated", "reference"])
+        for p in pairs:
+            key = f"{p.id_a}|{p.id_b}"
+            w.writerow([p.id_a, p.id_b, cats[key], hyps[key], refs[key]])
+        atomic_write_text(out, buf.getvalue())
+    return {"text": scored["text"], "_text_per_category": scored["per_category"]}
 
 
 def _error_detection(model: KEPT, bank: FeatureBank, dataset: KeypointDataset, cfg: RunConfig,

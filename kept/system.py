@@ -2,9 +2,11 @@
 
 Total loss (METHOD.md section 6, score branch):
 
-    L = L_score + a1 L_semantic + a3 L_KL
+    L = L_score + a1 L_semantic + a2 (L_comment + L_ce) + a3 L_KL
 
-L_score is the squared error on scores normalised to [0, 1], over both recordings of each pair;
+The text terms (METHOD.md section 7) are present when the model has a decoder and the batch's
+pairs have descriptions: L_ce is teacher-forced cross-entropy, L_comment the differentiable
+surrogate of the decoder. L_score is the squared error on scores normalised to [0, 1], over both recordings of each pair;
 L_semantic is averaged over the recordings that have commentary; L_KL compares the path
 distributions of the two recordings of each pair. The model itself is a plain ``nn.Module``
 handed in ready-built.
@@ -35,13 +37,16 @@ class KEPTSystem(L.LightningModule):
     """Trains a :class:`KEPT` model on pairs.
 
     Args:
-        model: the KEPT model.
+        model: the KEPT model (with ``model.decoder`` when the text branch trains).
         cfg: the run config (loss weights, optimiser, seed).
+        sentence_encoder: the frozen encoder of L_comment's surrogate (text branch only).
     """
 
-    def __init__(self, model: KEPT, cfg: RunConfig):
+    def __init__(self, model: KEPT, cfg: RunConfig, sentence_encoder: torch.nn.Module | None = None):
         super().__init__()
         self.model = model
+        # frozen, and kept out of the checkpoints: not registered as a submodule
+        object.__setattr__(self, "sentence_encoder", sentence_encoder)
         self.cfg = cfg
         self._val_pred: list[torch.Tensor] = []
         self._val_true: list[torch.Tensor] = []
@@ -59,7 +64,21 @@ class KEPTSystem(L.LightningModule):
         half = out.path_dist.shape[0] // 2
         kl = path_kl(out.path_dist[:half], out.path_dist[half:], w.kl_symmetric)
         total = score + w.semantic * semantic + w.kl * kl
-        return {"loss": total, "score": score, "semantic": semantic, "kl": kl}
+        parts = {"score": score, "semantic": semantic, "kl": kl}
+        decoder = self.model.decoder
+        if decoder is not None and "has_desc" in batch and bool(batch["has_desc"].any()):
+            m = batch["has_desc"]
+            h1, h2 = out.graph[:half][m], out.graph[half:][m]  # (n, K, P, D): recordings a and b
+            dec = decoder(h1, h2, batch["desc_ids"][m], batch["desc_mask"][m])
+            comment = decoder.comment_loss(dec["logits"], batch["desc_mask"][m], self.sentence_encoder,
+                                                batch["desc_target"][m]).mean()
+            parts.update(ce=dec["loss_ce"], comment=comment)
+            total = total + w.text * (comment + dec["loss_ce"])
+        return {"loss": total, **parts}
+
+    def on_fit_start(self) -> None:
+        if self.sentence_encoder is not None:
+            self.sentence_encoder.to(self.device)
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         # Reseed every step so that dropout repeats exactly after a resume, whatever else drew
@@ -90,6 +109,6 @@ class KEPTSystem(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg.train
-        opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(t.max_epochs, 1), eta_min=t.lr * 0.05)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -5,7 +5,7 @@ A run directory holds::
     config.yaml            the full config of the run
     checkpoints/last.ckpt  Lightning checkpoint after every epoch (for --resume)
     logs/metrics.csv       losses per epoch (Lightning's CSVLogger; logs/resume-N/ after a resume)
-    model.pt               the final model (loaded by ``kept eval --checkpoint RUN_DIR``)
+    model.pt               the final model, decoder included (loaded by ``kept eval --checkpoint RUN_DIR``)
     metrics.json           test metrics at the end
     predictions.csv        per test recording: true and predicted score, selected path
 
@@ -29,6 +29,7 @@ from kept.data.datamodule import PairDataModule, load_configured_dataset
 from kept.evaluate import cross_validation_metrics, evaluate_model, without_predictions
 from kept.io import atomic_path, atomic_torch_save, atomic_write_json
 from kept.model import KEPT
+from kept.model.decoder import DifferenceDecoder
 from kept.system import KEPTSystem
 from pose.skeleton import Skeleton
 
@@ -51,14 +52,26 @@ def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384) -
     return KEPT(skeleton, cfg.model, cfg.data.num_keyframes, cfg.data.segment_samples, commentary_dim)
 
 
+def build_text_branch(cfg: RunConfig) -> tuple[DifferenceDecoder, torch.nn.Module]:
+    """The difference decoder of METHOD.md section 7 and the frozen sentence encoder of its
+    L_comment surrogate (the bundled MiniLM, which shares the default decoder's tokenizer)."""
+    from kept.model.decoder import load_sentence_encoder_for_surrogate
+
+    decoder = DifferenceDecoder(cfg.model.dim, cfg.text)
+    encoder, _ = load_sentence_encoder_for_surrogate(cfg.model.sentence_encoder)
+    return decoder, encoder
+
+
 def save_model(model: KEPT, cfg: RunConfig, skeleton: Skeleton, dataset_info: dict, path: str | Path) -> None:
-    """Write a self-contained model file: weights, config, skeleton and score range."""
+    """Write a self-contained model file: weights (score branch and decoder), config, skeleton
+    and score range."""
     atomic_torch_save({
         "format": "kept-model/1",
         "config": config_to_dict(cfg),
         "skeleton": {"name": skeleton.name, **skeleton.to_spec()},
         "commentary_dim": model.alignment.f_c.in_features,
         "dataset": dataset_info,
+        "has_decoder": model.decoder is not None,
         "state_dict": model.state_dict(),
     }, path)
 
@@ -82,6 +95,8 @@ def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
     cfg = load_config(base=saved["config"])
     skeleton = Skeleton.from_spec(saved["skeleton"], name=saved["skeleton"]["name"])
     model = build_model(cfg, skeleton, saved["commentary_dim"])
+    if saved.get("has_decoder"):
+        model.decoder = DifferenceDecoder(cfg.model.dim, cfg.text)
     model.load_state_dict(saved.pop("state_dict"))
     model.eval()
     return model, cfg, saved
@@ -126,7 +141,11 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     dm.setup("fit")
     save_config(cfg, run_dir / "config.yaml")
     model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim)
-    system = KEPTSystem(model, cfg)
+    encoder = None
+    if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
+        model.decoder, encoder = build_text_branch(cfg)
+        dm.attach_text(model.decoder, encoder)
+    system = KEPTSystem(model, cfg, encoder)
     t = cfg.train
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
@@ -148,7 +167,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     model = model.cpu().eval()
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
-                             predictions=run_dir / "predictions.csv")
+                             predictions=run_dir / "predictions.csv", descriptions=run_dir / "descriptions.csv")
     metrics["train_seconds"] = round(time.time() - start, 1)
     atomic_write_json(run_dir / "metrics.json", without_predictions(metrics))
     return metrics

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kept.config import load_config
-from kept.data.folder import Recording, write_dataset
+from kept.data.folder import Pair, Recording, write_dataset
 from pose.skeleton import Skeleton
 
 FIVE_JOINTS = {
@@ -76,3 +76,25 @@ def binary_dataset(tmp_path):
     return write_dataset(tmp_path / "binary", name="binary", fps=30.0,
                          skeleton=Skeleton.from_spec(FIVE_JOINTS, "five"), recordings=recordings,
                          keypoints=keypoints, score_range=(0, 1), extra={"labels": "binary", "error_type": "shallow"})
+
+
+@pytest.fixture
+def described_dataset(tmp_path):
+    """The tiny squat data with pairs.csv descriptions saying who bends the knees deeper."""
+    rng = np.random.default_rng(2)
+    recordings, keypoints, depths = [], {}, {}
+    for i in range(10):
+        rid = f"s{i}"
+        depths[rid] = rng.uniform(0.2, 1.4)
+        keypoints[rid] = _motion(rng, depths[rid], 40)
+        recordings.append(Recording(id=rid, split="train" if i < 7 else "test", category="squat",
+                                    score=round(float(depths[rid] / 1.4 * 10), 2)))
+    pairs = []
+    for split, ids in (("train", [f"s{i}" for i in range(7)]), ("test", [f"s{i}" for i in range(7, 10)])):
+        for a in range(len(ids)):
+            for b in range(a + 1, len(ids)):
+                deeper = 1 if depths[ids[a]] > depths[ids[b]] else 2
+                pairs.append(Pair(ids[a], ids[b], split, f"Player {deeper} bends the knees deeper."))
+    return write_dataset(tmp_path / "described", name="described", fps=30.0,
+                         skeleton=Skeleton.from_spec(FIVE_JOINTS, "five"), recordings=recordings,
+                         keypoints=keypoints, pairs=pairs, score_range=(0, 10))

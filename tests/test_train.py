@@ -113,3 +113,21 @@ def test_binary_error_labels_report_f1(binary_dataset, tmp_path):
     metrics = train(cfg, tmp_path / "run")
     assert set(metrics["f1"]) == {"shallow"} and 0.0 <= metrics["f1"]["shallow"] <= 1.0
     assert "f1_threshold" in metrics
+
+
+def test_text_branch_trains_saves_and_scores_text(described_dataset, tmp_path):
+    from kept.config import load_config
+
+    cfg = load_config(overrides=["data.dataset=folder", f"data.data_root={described_dataset}", "model.dim=8",
+                                 "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+                                 "text.layers=1", "text.hidden=32", "text.max_length=12", "train.max_epochs=1",
+                                 "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"])
+    metrics = train(cfg, tmp_path / "run")
+    assert set(metrics["text"]) == {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_1", "rouge_2",
+                                    "rouge_l", "cider"}
+    assert "text" in metrics["per_category"]["squat"]
+    assert (tmp_path / "run" / "descriptions.csv").read_text().count("\n") == 4  # header + 3 test pairs
+    log = (tmp_path / "run" / "logs" / "metrics.csv").read_text()
+    assert "train/ce" in log and "train/comment" in log
+    model, _, saved = load_model(tmp_path / "run")
+    assert saved["has_decoder"] and model.decoder is not None

@@ -15,6 +15,8 @@ tensor is recording a of each pair, the second half recording b.
 Shapes (R = 2 x pairs in training, recordings in validation):
     node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S)
     target (R,) normalised score, commentary (R, E), has_commentary (R,) bool, row (R,) int64
+    with the text branch, per pair (R / 2): desc_ids (R/2, L), desc_mask (R/2, L),
+    desc_target (R/2, E) sentence embedding of the description, has_desc (R/2,) bool
 """
 
 from __future__ import annotations
@@ -186,12 +188,33 @@ class PairDataModule(L.LightningDataModule):
             raise ValueError(f"{self.dataset.root}: the train split has no pairs to train on")
         self.bank = FeatureBank(self.dataset, self.cfg, progress=self.cfg.train.progress_bar)
         pairs = self.dataset.pairs_in("train")
-        self.train_pairs = torch.as_tensor([[self.bank.row[p.id_a], self.bank.row[p.id_b]] for p in pairs])
+        self.train_pairs = torch.as_tensor([[self.bank.row[p.id_a], self.bank.row[p.id_b], i] for i, p in enumerate(pairs)])
         self.val_rows = self.bank.rows(self.dataset.ids("val"))
+        self.text: dict[str, torch.Tensor] | None = None
+
+    def has_descriptions(self) -> bool:
+        """Whether any training pair has a difference description (the text branch can train)."""
+        return any((p.description or "").strip() for p in self.dataset.pairs_in("train"))
+
+    @torch.no_grad()
+    def attach_text(self, decoder, sentence_encoder) -> None:
+        """Tokenise the train pairs' descriptions and embed them with the frozen sentence encoder
+        (the targets of L_comment), so that pair batches carry them."""
+        from kept.model.decoder import reference_sentence_embedding
+
+        texts = [(p.description or "").strip() for p in self.dataset.pairs_in("train")]
+        has = torch.tensor([bool(t) for t in texts])
+        ids, mask = decoder.tokenize([t or "." for t in texts])
+        target = torch.cat([reference_sentence_embedding(sentence_encoder, decoder.tokenizer, [t or "." for t in texts[i:i + 128]])
+                            for i in range(0, len(texts), 128)])
+        self.text = {"desc_ids": ids, "desc_mask": mask, "desc_target": target, "has_desc": has}
 
     def _collate_pairs(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        pairs = torch.stack(items)  # (pairs, 4): row a, row b, augmentation seeds of a and b
-        return self.bank.batch(torch.cat([pairs[:, 0], pairs[:, 1]]), seeds=torch.cat([pairs[:, 2], pairs[:, 3]]))
+        pairs = torch.stack(items)  # (pairs, 5): row a, row b, pair index, augmentation seeds of a and b
+        batch = self.bank.batch(torch.cat([pairs[:, 0], pairs[:, 1]]), seeds=torch.cat([pairs[:, 3], pairs[:, 4]]))
+        if self.text is not None:
+            batch.update({k: v[pairs[:, 2]] for k, v in self.text.items()})
+        return batch
 
     def _collate_rows(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.bank.batch(torch.stack(rows))
@@ -203,7 +226,7 @@ class PairDataModule(L.LightningDataModule):
         if self.cfg.data.max_pairs_per_epoch:
             order = order[: self.cfg.data.max_pairs_per_epoch]
         seeds = torch.randint(0, 2**31 - 1, (len(order), 2), generator=gen)
-        items = torch.cat([self.train_pairs[order], seeds], dim=1)  # (pairs, 4)
+        items = torch.cat([self.train_pairs[order], seeds], dim=1)  # (pairs, 5)
         return DataLoader(list(items), batch_size=self.cfg.data.batch_size, shuffle=False,
                           collate_fn=self._collate_pairs, num_workers=self.cfg.data.num_workers)
 

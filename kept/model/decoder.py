@@ -20,13 +20,13 @@ E sentence-embedding size, W sentence-encoder word-embedding width.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kept.config import DEFAULT_PROMPT, DecoderConfig  # noqa: F401 (re-exported)
 from kept.model.layers import MLP
 
 __all__ = [
@@ -38,29 +38,6 @@ __all__ = [
     "reference_sentence_embedding",
     "surrogate_sentence_embedding",
 ]
-
-DEFAULT_PROMPT = "Please generate the action difference between Player 1 and Player 2 given their respective videos."
-
-
-@dataclass
-class DecoderConfig:
-    """The difference-description decoder (METHOD.md section 7).
-
-    Ablation "without residual graph tokens": ``use_residual=false``.
-    """
-
-    model: str | None = None  #: local path or hub id of a causal LM; None: small GPT-2 trained from scratch
-    tokenizer: str | None = None  #: default: bundled MiniLM tokenizer (model None) or the model's own
-    layers: int = 2  #: from-scratch decoder: transformer blocks
-    heads: int = 4  #: from-scratch decoder: attention heads (``hidden`` must be divisible by it)
-    hidden: int = 256  #: from-scratch decoder: width d'
-    dropout: float = 0.1  #: from-scratch decoder: residual, embedding and attention dropout
-    max_length: int = 64  #: description tokens (with the final eos), longer ones are truncated
-    max_positions: int = 512  #: from-scratch decoder: n_positions (>= L_prefix + 1 + max_length)
-    use_residual: bool = True  #: False: ablation "without residual graph tokens" (no T_dKG)
-    lora_rank: int = 0  #: > 0: peft LoRA adapters on a pretrained decoder (``model`` must be set)
-    prompt: str = DEFAULT_PROMPT  #: instruction appended to the graph tokens
-
 
 def _minilm_path() -> str:
     from kept.commentary import default_sentence_encoder

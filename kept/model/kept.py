@@ -87,6 +87,9 @@ class KEPT(nn.Module):
         self.gnn = (KeypointGraphNet(D, bones, candidate_pairs(skeleton.adjacency()), cfg.ikg_threshold)
                     if cfg.use_gnn else None)
         self.score_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 1))  # FC
+        # The text branch (METHOD.md section 7), attached when a run trains it: a
+        # kept.model.decoder.DifferenceDecoder reading H of two recordings. Not used by forward.
+        self.decoder: nn.Module | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -6,7 +6,6 @@ Set KEPT_MEDIAPIPE_PYTHON to the python of an environment with ``kept[mediapipe]
 
 import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
