@@ -4,6 +4,8 @@
                   [--run-dir DIR] [--seed N] [--resume] [key=value ...]
     kept eval     --checkpoint RUN_DIR [--dataset ...] [--data-root DIR] [--synthetic]
                   [--split test] [--out FILE]
+    kept compare A B --checkpoint RUN_DIR [--out DIR] [--format text|json]
+    kept plot paths|residual|poses|all A B --checkpoint RUN_DIR --out DIR
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
     kept data demo --out DIR [--seed S]
     kept data adr --egoexo-root ROOT --out DIR [--pose-source ...] [--describer SPEC]
@@ -64,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.json and the plots (default: print only)")
     p.add_argument("--format", default="text", choices=["text", "json"])
     p.add_argument("--backend", default="mmpose", help="pose extractor for videos")
+
+    p = sub.add_parser("plot", help="draw the reasoning of a trained model for a pair of recordings")
+    p.add_argument("kind", choices=["paths", "residual", "poses", "all"])
+    p.add_argument("a", help="as for `kept compare`")
+    p.add_argument("b")
+    p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", default="png", choices=["png", "pdf"])
 
     p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics")
     _data_args(p, required=True)
@@ -226,9 +236,26 @@ def _compare(args) -> None:
     recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend) for x in (args.a, args.b)]
     result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
     if args.out:
+        from kept.compare import write_plots
+
         out = Path(args.out)
         atomic_write_json(out / "compare.json", result)
+        write_plots(result, *recs, skeleton, out, up_axis=info.get("up_axis", "y"))
     print(json.dumps(result, indent=2) if args.format == "json" else format_report(result))
+
+
+def _plot(args) -> None:
+    from kept.compare import compare, load_recording, write_plots
+    from kept.train import load_model
+
+    model, cfg, saved = load_model(args.checkpoint)
+    skeleton, info = model_skeleton(saved), saved["dataset"]
+    recs = [load_recording(x, skeleton, info["fps"], info.get("root")) for x in (args.a, args.b)]
+    result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
+    kinds = ("paths", "residual", "poses") if args.kind == "all" else (args.kind,)
+    for path in write_plots(result, *recs, skeleton, args.out, up_axis=info.get("up_axis", "y"),
+                            formats=(args.format,), kinds=kinds):
+        print(path)
 
 
 def model_skeleton(saved: dict):
@@ -339,8 +366,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"train": _train, "eval": _eval, "compare": _compare, "baseline": _baseline, "data": _data,
-                "pose": _pose}
+    handlers = {"train": _train, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
+                "data": _data, "pose": _pose}
     try:
         handlers[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:

@@ -25,7 +25,7 @@ from kept.features import prepare_keypoints, recording_features, stack_features
 from kept.model import KEPT
 from pose.skeleton import Skeleton
 
-__all__ = ["Recording", "load_recording", "compare", "format_report"]
+__all__ = ["Recording", "load_recording", "compare", "format_report", "write_plots"]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
@@ -101,8 +101,12 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
 
 @torch.no_grad()
 def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[float, float],
-            a: Recording, b: Recording, up_axis: str = "y", top: int = 10) -> dict:
+            a: Recording, b: Recording, up_axis: str = "y", top: int = 10, max_edges: int = 15) -> dict:
     """Score two recordings and collect the evidence for the report.
+
+    Args:
+        top: how many of the best paths to report per recording.
+        max_edges: how many implicit-graph edges (the strongest, by mean weight) to report.
 
     Returns:
         The ``compare.json`` dict (see the module docstring).
@@ -137,6 +141,12 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         }
     h = out.graph.mean(dim=1)  # (2, P, D): H_i, the mean over segments
     residual = (h[0] - h[1]).norm(dim=-1).numpy()  # (P,)
+    description = model.decoder.generate(h[:1], h[1:])[0] if model.decoder is not None else None
+    implicit = None
+    if out.ikg_weight is not None:  # (2, K, C): mean weight of each implicit edge over both recordings
+        weight = out.ikg_weight.mean(dim=(0, 1)).numpy()
+        keep = [i for i in np.argsort(-weight)[:max_edges] if weight[i] > 0]  # the strongest edges
+        implicit = {"edges": model.gnn.ikg.candidates.numpy()[keep].tolist(), "weight": weight[keep].round(6).tolist()}
     diff = scores[0] - scores[1]
     tol = 1e-3 * (hi - lo)
     better = a.name if diff > tol else b.name if diff < -tol else None
@@ -146,7 +156,8 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         "better": better,
         "score_difference": round(diff, 4),
         "residual": {j: round(float(r), 6) for j, r in sorted(zip(skeleton.joints, residual), key=lambda x: -x[1])},
-        "description": None,
+        "implicit_edges": implicit,
+        "description": description,
     }
 
 
@@ -164,3 +175,48 @@ def format_report(result: dict) -> str:
     if result.get("description"):
         lines.append(f"difference: {result['description']}")
     return "\n".join(lines)
+
+
+def write_plots(result: dict, a: Recording, b: Recording, skeleton: Skeleton, out_dir: str | Path,
+                up_axis: str = "y", formats: tuple[str, ...] = ("png", "pdf"),
+                kinds: tuple[str, ...] = ("paths", "residual", "poses")) -> list[Path]:
+    """The three plots of a comparison: each recording's reasoning-path tree (top-10 paths with Q,
+    l* highlighted), the residual keypoint graph on the skeleton (with the implicit edges), and
+    the two recordings' key poses in the segments of the first recording's selected path.
+
+    Args:
+        kinds: which of ``paths``, ``residual`` and ``poses`` to draw.
+
+    Returns:
+        The files written.
+    """
+    from kept.plots import plot_paths, plot_poses, plot_residual
+
+    out_dir = Path(out_dir)
+    names = list(skeleton.node_names)
+    up = up_axis if up_axis in ("y", "z") else up_axis.lstrip("-")
+    written = []
+    first, second = result["order"]
+    for fmt in formats:
+        for name in (first, second) if "paths" in kinds else ():
+            side = result["recordings"][name]
+            paths = np.array([[names.index(n) for n in p["path"]] for p in side["top_paths"]])
+            q = np.array([p["q"] for p in side["top_paths"]])
+            written.append(plot_paths(paths, q, 0, names, [tuple(t) for t in side["segment_times"]],
+                                      out_dir / f"paths_{name}.{fmt}", title=f"{name}: reasoning paths"))
+        ref = prepare_keypoints(a.xyz, skeleton, up_axis)
+        mean_pose = np.nanmean(ref, axis=0)
+        residual = np.array([result["residual"][j] for j in skeleton.joints])
+        implicit = result.get("implicit_edges")
+        edges = np.array(implicit["edges"]) if implicit and implicit["edges"] else None
+        weight = np.array(implicit["weight"]) if edges is not None else None
+        if "residual" in kinds:
+            written.append(plot_residual(skeleton, mean_pose, residual, edges, weight, out_dir / f"residual.{fmt}",
+                                         up_axis=up, title=f"where {first} and {second} differ"))
+        if "poses" not in kinds:
+            continue
+        path_nodes = [s["node"] for s in result["recordings"][first]["path"]]
+        written.append(plot_poses(skeleton, prepare_keypoints(a.xyz, skeleton, up_axis),
+                                  prepare_keypoints(b.xyz, skeleton, up_axis), a.fps, b.fps, path_nodes,
+                                  len(path_nodes), out_dir / f"poses.{fmt}", up_axis=up, labels=(first, second)))
+    return written

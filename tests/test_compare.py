@@ -22,6 +22,8 @@ def test_compare_by_id_and_by_file_agree_with_eval(run, tiny_dataset, tmp_path, 
     text = capsys.readouterr().out
     assert "reasoning path" in text and "joints that differ most" in text
     result = json.loads((out / "compare.json").read_text())
+    for name in ("paths_squat_08", "paths_squat_09", "residual", "poses"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").exists()
     assert result["order"] == ["squat_08", "squat_09"]
     side = result["recordings"]["squat_08"]
     assert len(side["path"]) == 2 and len(side["top_paths"]) == 9  # 3 node types, depth 2: 9 paths
@@ -53,3 +55,12 @@ def test_compare_errors(run, tmp_path, capsys, array, message):
 def test_compare_unknown_input(run, capsys):
     assert main(["compare", "nope.txt", "squat_09", "--checkpoint", str(run)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_plot_command(run, tmp_path, capsys):
+    out = tmp_path / "plots"
+    assert main(["plot", "residual", "squat_08", "squat_09", "--checkpoint", str(run), "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["residual.png"]
+    assert main(["plot", "paths", "squat_08", "squat_09", "--checkpoint", str(run), "--out", str(out),
+                 "--format", "pdf"]) == 0
+    assert sorted(p.name for p in out.glob("paths_*.pdf")) == ["paths_squat_08.pdf", "paths_squat_09.pdf"]
