@@ -124,6 +124,8 @@ class DecoderConfig:
     use_residual: bool = True  #: False: ablation "without residual graph tokens" (no T_dKG)
     lora_rank: int = 0  #: > 0: peft LoRA adapters on a pretrained decoder (``model`` must be set)
     prompt: str = DEFAULT_PROMPT  #: instruction appended to the graph tokens
+    comment_top_k: int = 32  #: L_comment surrogate over the k likeliest tokens per position (0: all)
+    pairs_per_batch: int = 8  #: text losses on the first n described pairs of each (shuffled) batch (0: all)
     enabled: bool = True  #: train the text branch when the training pairs have descriptions
     num_beams: int = 1  #: generation at evaluation: 1 = greedy
 

@@ -318,9 +318,14 @@ class DifferenceDecoder(nn.Module):
         tokens = embed(torch.cat([bos, input_ids.masked_fill(attention_mask == 0, self.pad_id)], dim=1))
         inputs_embeds = torch.cat([prefix, tokens], dim=1)
         mask = torch.cat([attention_mask.new_ones((R, Lp + 1)), attention_mask], dim=1)
-        labels = self.build_labels(Lp, input_ids, attention_mask)
-        out = self.lm(inputs_embeds=inputs_embeds, attention_mask=mask, labels=labels)
-        return {"loss_ce": out.loss, "logits": out.logits[:, Lp:-1]}
+        L = input_ids.shape[1]
+        # only the L + 1 positions from [bos] on need logits (the prefix predicts nothing): with a
+        # 30k vocabulary the LM head dominates the cost, so skipping the prefix's logits matters
+        out = self.lm(inputs_embeds=inputs_embeds, attention_mask=mask, logits_to_keep=L + 1)
+        logits = out.logits[:, -(L + 1):-1]  # (R, L, V): logits[:, j] predicts input_ids[:, j]
+        target = input_ids.masked_fill(attention_mask == 0, -100)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
+        return {"loss_ce": loss, "logits": logits}
 
     def comment_loss(self, logits: torch.Tensor, attention_mask: torch.Tensor, sentence_encoder: nn.Module,
                      target_embedding: torch.Tensor) -> torch.Tensor:
@@ -348,8 +353,14 @@ class DifferenceDecoder(nn.Module):
                 f"predicts {logits.shape[-1]} tokens (tokenizer: {len(self.tokenizer)}), the sentence encoder "
                 f"embeds {table.shape[0]}; use the default decoder tokenizer (bundled MiniLM) or set loss weight 0")
         cls_id = getattr(sentence_encoder.config, "cls_token_id", None) or self.bos_id
-        probs = logits.softmax(dim=-1).to(table.dtype)
-        words = probs @ table  # (R, L, W)
+        top = self.cfg.comment_top_k
+        if top and top < logits.shape[-1]:
+            # *decision*: the expectation over the k likeliest tokens (renormalised) instead of all V,
+            # k/V of the cost; exact whenever the distribution puts its mass on k tokens
+            val, idx = logits.topk(top, dim=-1)  # (R, L, k)
+            words = torch.einsum("rlk,rlkw->rlw", val.softmax(dim=-1).to(table.dtype), table[idx])
+        else:
+            words = logits.softmax(dim=-1).to(table.dtype) @ table  # (R, L, W)
         cls = table[cls_id].expand(words.shape[0], 1, -1)
         inputs_embeds = torch.cat([cls, words], dim=1)
         mask = torch.cat([attention_mask.new_ones((words.shape[0], 1)), attention_mask], dim=1)
