@@ -17,7 +17,8 @@ import numpy as np
 from pose.kinematics import fill_missing, joint_angles, joint_speeds, normalize_positions
 from pose.skeleton import Skeleton
 
-__all__ = ["handcrafted_features", "ridge_baseline", "evaluate_baseline"]
+__all__ = ["handcrafted_features", "ridge_baseline", "evaluate_baseline", "retrieval_descriptions",
+           "evaluate_retrieval_text"]
 
 
 def _stats(x: np.ndarray) -> np.ndarray:
@@ -125,3 +126,53 @@ def evaluate_baseline(dataset, split: str = "test", progress: bool = True) -> di
                               [(p.id_a, p.id_b) for p in dataset.pairs_in(split)], dataset.score_range)
     metrics["split"] = split
     return metrics
+
+
+def retrieval_descriptions(dataset, split: str = "test", progress: bool = True) -> dict[tuple[str, str], str]:
+    """The text baseline: each pair gets the description of the most similar training pair.
+
+    A pair is the concatenation [f_a; f_b] of its two recordings' :func:`handcrafted_features`
+    (standardised with the training recordings' mean and spread; order kept, since descriptions
+    speak of Player 1 and Player 2); the nearest described training pair in Euclidean distance
+    lends its description.
+
+    Returns:
+        (id_a, id_b) -> description, for every pair of ``split``.
+    """
+    from tqdm.auto import tqdm
+
+    train = [p for p in dataset.pairs_in("train") if (p.description or "").strip()]
+    pairs = dataset.pairs_in(split)
+    if not train:
+        raise ValueError(f"{dataset.root}: no training pair has a description to retrieve")
+    ids = sorted({i for p in train + pairs for i in (p.id_a, p.id_b)})
+    feats = {i: handcrafted_features(dataset.keypoints(i), dataset.skeleton, dataset.fps, dataset.up_axis)
+             for i in tqdm(ids, desc="features", disable=not progress, leave=False)}
+    train_ids = dataset.ids("train")
+    ref = np.stack([feats[i] for i in train_ids if i in feats])
+    mean, std = ref.mean(0), ref.std(0) + 1e-8
+    vec = lambda p: np.concatenate([(feats[p.id_a] - mean) / std, (feats[p.id_b] - mean) / std])  # noqa: E731
+    bank = np.stack([vec(p) for p in train])  # (T, 2D)
+    out = {}
+    for p in pairs:
+        nearest = int(np.argmin(((bank - vec(p)) ** 2).sum(1)))
+        out[(p.id_a, p.id_b)] = train[nearest].description
+    return out
+
+
+def evaluate_retrieval_text(dataset, split: str = "test", progress: bool = True) -> dict:
+    """Captioning metrics of :func:`retrieval_descriptions` against the split's references.
+
+    Returns:
+        ``{"text": {metric: value}, "per_category": {cat: {metric: value}}}``
+    """
+    from kept.text_metrics import evaluate_text
+
+    described = [p for p in dataset.pairs_in(split) if (p.description or "").strip()]
+    if not described:
+        raise ValueError(f"{dataset.root}: no {split} pair has a reference description")
+    hyps = retrieval_descriptions(dataset, split, progress)
+    key = lambda p: f"{p.id_a}|{p.id_b}"  # noqa: E731
+    return evaluate_text({key(p): p.description for p in described},
+                         {key(p): hyps[(p.id_a, p.id_b)] for p in described},
+                         {key(p): dataset.recordings[p.id_a].category for p in described})

@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="png", choices=["png", "pdf"])
 
-    p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics")
+    p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics (scores) and "
+                                        "nearest-training-pair retrieval (descriptions)")
     _data_args(p, required=True)
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--seed", type=int, default=0, help="seed of the val hold-out")
@@ -166,6 +167,8 @@ def _print_metrics(metrics: dict) -> None:
         p = metrics["paths"]
         print(f"selected path watches a faulted node in a faulted segment: {p['hit_rate']:.3f} "
               f"(chance {p['chance_rate']:.3f}, {p['n']} recordings)")
+    if "text" in metrics:
+        print("text: " + "  ".join(f"{k} {v:.3f}" for k, v in metrics["text"].items()))
     for name, f1 in metrics.get("f1", {}).items():
         print(f"error detection F1 ({name}): {f1:.3f} at threshold {metrics['f1_threshold']:.3f} (chosen on train)")
     print(f"{metrics['n_recordings']} recordings, {metrics['n_pairs']} pairs")
@@ -272,6 +275,13 @@ def _baseline(args) -> None:
     cfg = _config(args, [])
     dataset = load_configured_dataset(cfg, seed=args.seed)
     metrics = evaluate_baseline(dataset, split=args.split)
+    if any((p.description or "").strip() for p in dataset.pairs_in(args.split)):
+        from kept.baseline import evaluate_retrieval_text
+
+        text = evaluate_retrieval_text(dataset, split=args.split)
+        metrics["text"] = text["text"]
+        for cat, values in text["per_category"].items():
+            metrics["per_category"][cat]["text"] = values
     if args.out:
         atomic_write_json(args.out, metrics)
     _print_metrics(metrics)

@@ -45,3 +45,21 @@ def test_stats_match_the_generators_counts(tmp_path, capsys):
     assert stats["with_commentary"] == 49 and stats["with_description"] == 63
     assert main(["data", "stats", str(out)]) == 0
     assert "total" in capsys.readouterr().out
+
+
+def test_baseline_retrieves_descriptions(tmp_path, capsys):
+    from kept.baseline import retrieval_descriptions
+    from kept.data.folder import load_dataset
+
+    out = tmp_path / "demo"
+    assert main(["data", "demo", "--out", str(out), "--train-per-category", "4", "--test-per-category", "3"]) == 0
+    ds = load_dataset(out)
+    found = retrieval_descriptions(ds, "test", progress=False)
+    train_texts = {p.description for p in ds.pairs_in("train")}
+    assert set(found) == {(p.id_a, p.id_b) for p in ds.pairs_in("test")} and set(found.values()) <= train_texts
+    capsys.readouterr()
+    metrics_file = tmp_path / "b.json"
+    assert main(["baseline", "--dataset", "folder", "--data-root", str(out), "--out", str(metrics_file)]) == 0
+    metrics = json.loads(metrics_file.read_text())
+    assert set(metrics["text"]) >= {"bleu_1", "bleu_4", "meteor", "rouge_l", "cider"}
+    assert "text" in metrics["per_category"]["climbing"]
