@@ -64,3 +64,27 @@ def test_plot_command(run, tmp_path, capsys):
     assert main(["plot", "paths", "squat_08", "squat_09", "--checkpoint", str(run), "--out", str(out),
                  "--format", "pdf"]) == 0
     assert sorted(p.name for p in out.glob("paths_*.pdf")) == ["paths_squat_08.pdf", "paths_squat_09.pdf"]
+
+
+def test_compare_end_to_end_on_demo_keypoints(tmp_path, capsys):
+    """Demo data (with descriptions) -> a tiny KEPT with its decoder -> `kept compare`."""
+    from kept.data.demo import generate_demo
+
+    demo = generate_demo(tmp_path / "demo", seed=0, train_per_category=3, test_per_category=2, progress=False)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "folder", "--data-root", str(demo), "--run-dir", str(run),
+                 "model.dim=8", "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+                 "text.layers=1", "text.hidden=32", "text.max_length=16", "train.max_epochs=1",
+                 "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "cmp"
+    assert main(["compare", "climbing_test_000", "climbing_test_001", "--checkpoint", str(run), "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert set(result) == {"recordings", "order", "better", "score_difference", "residual", "implicit_edges",
+                           "description"}
+    assert isinstance(result["description"], str)
+    side = result["recordings"]["climbing_test_000"]
+    assert set(side) == {"score", "path", "top_paths", "segment_times"} and len(side["top_paths"]) == 10
+    assert all(set(step) == {"segment", "time", "node"} for step in side["path"])
+    assert len(result["residual"]) == 17 and result["implicit_edges"]["edges"]
+    assert "difference:" in capsys.readouterr().out or result["description"] == ""
