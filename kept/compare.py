@@ -23,11 +23,11 @@ import torch
 from kept.config import RunConfig
 from kept.features import prepare_keypoints, recording_features, stack_features
 from kept.model import KEPT
+from pose.batch import VIDEO_SUFFIXES
 from pose.skeleton import Skeleton
 
 __all__ = ["Recording", "load_recording", "compare", "format_report", "write_plots"]
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
 @dataclass
@@ -63,15 +63,10 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
         seq = make_extractor("file").extract(target)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         from kept.data.datamodule import default_cache_dir
+        from pose.batch import cached_extract
         from pose.cache import PoseCache
 
-        extractor = make_extractor(backend)
-        cache = PoseCache(cache_dir or default_cache_dir() / "pose")
-        settings = {"extractor": extractor.name, **extractor.settings()}
-        seq = cache.get(path, settings)
-        if seq is None:
-            seq = extractor.extract(path)
-            cache.put(path, settings, seq)
+        seq, _ = cached_extract(path, make_extractor(backend), PoseCache(cache_dir or default_cache_dir() / "pose"))
         if seq.skeleton != skeleton.name:
             from pose.convert import convert
 

@@ -239,21 +239,10 @@ def cross_validation_metrics(folds: dict[str, dict], dataset: KeypointDataset) -
     ids = sorted(pred)
     cats = {i: dataset.recordings[i].category for i in ids}
     truth = {i: dataset.recordings[i].score for i in ids}
-    pairs = [(p.id_a, p.id_b) for p in _pairs_within(ids, cats)]
+    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if cats[a] == cats[b]]  # within category
     out = evaluate_scores(cats, truth, pred, pairs, dataset.score_range)
     out["split"] = "test (pooled over folds)"
     out["spearman_fisher_z"] = fisher_z_mean(m["spearman"] for m in out["per_category"].values())
     out["fold_spearman_fisher_z"] = fisher_z_mean(m["score"]["spearman"] for m in folds.values())
     out["folds"] = {name: without_predictions(m) for name, m in folds.items()}
     return out
-
-
-@dataclass(frozen=True)
-class _IdPair:
-    id_a: str
-    id_b: str
-
-
-def _pairs_within(ids: list[str], cats: dict[str, str]) -> list[_IdPair]:
-    """All unordered pairs of recordings of the same category."""
-    return [_IdPair(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if cats[a] == cats[b]]

@@ -117,8 +117,9 @@ def recording_features(
         )
     if xyz.shape[0] < 2:
         raise ValueError(f"a recording needs at least 2 frames to measure speed, got {xyz.shape[0]}")
-    stats = node_kinematics(xyz, skeleton, fps, up_axis)  # (F, B, h)
-    norm = normalize_positions(fill_missing(xyz))  # (F, P, 3)
+    filled = fill_missing(xyz)  # once: node_kinematics finds nothing left to fill
+    stats = node_kinematics(filled, skeleton, fps, up_axis)  # (F, B, h)
+    norm = normalize_positions(filled)  # (F, P, 3)
     per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
 
     key_t = (np.arange(num_keyframes) + 0.5) / num_keyframes

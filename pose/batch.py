@@ -10,9 +10,12 @@ can share one folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-__all__ = ["VIDEO_SUFFIXES", "find_videos", "extract_many"]
+if TYPE_CHECKING:
+    from pose.sequence import KeypointSequence
+
+__all__ = ["VIDEO_SUFFIXES", "find_videos", "cached_extract", "extract_many"]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
@@ -28,6 +31,18 @@ def find_videos(path: str | Path) -> list[Path]:
     if not videos:
         raise FileNotFoundError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) below {path}")
     return videos
+
+
+def cached_extract(video: str | Path, extractor, cache) -> tuple["KeypointSequence", bool]:
+    """The keypoints of one video from ``cache`` (a :class:`pose.cache.PoseCache`), extracting
+    and storing them on a miss. Returns ``(sequence, whether it came from the cache)``."""
+    settings = {"extractor": extractor.name, **extractor.settings()}
+    seq = cache.get(video, settings)
+    if seq is not None:
+        return seq, True
+    seq = extractor.extract(video)
+    cache.put(video, settings, seq)
+    return seq, False
 
 
 def extract_many(videos: Sequence[str | Path], extractor, out_dir: str | Path, cache_dir: str | Path,
@@ -52,19 +67,13 @@ def extract_many(videos: Sequence[str | Path], extractor, out_dir: str | Path, c
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = PoseCache(cache_dir)
-    settings = {"extractor": extractor.name, **extractor.settings()}
     report: dict = {"extracted": [], "cached": [], "failed": {}, "shard": list(shard)}
     mine = take_shard([Path(v) for v in videos], *shard)
     for video in tqdm(mine, desc=f"extract {shard[0]}/{shard[1]}", disable=not progress):
         target = out_dir / f"{video.stem}.npz"
         try:
-            seq = cache.get(video, settings)
-            if seq is None:
-                seq = extractor.extract(video)
-                cache.put(video, settings, seq)
-                report["extracted"].append(str(video))
-            else:
-                report["cached"].append(str(video))
+            seq, hit = cached_extract(video, extractor, cache)
+            report["cached" if hit else "extracted"].append(str(video))
             seq.save(target)
         except (ValueError, OSError, RuntimeError) as err:  # VideoError is a ValueError
             report["failed"][str(video)] = f"{type(err).__name__}: {err}"
