@@ -17,7 +17,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from kept.data.datamodule import FeatureBank, load_configured_dataset  # noqa: E402
 from kept.evaluate import predict  # noqa: E402
@@ -57,9 +56,7 @@ def main() -> None:
         ax.set_title(cat, fontsize=9)
         ax.set_xlabel("segment")
         first = rows[0]  # the path tree of the category's first recording
-        q = torch.sigmoid(torch.as_tensor(pred.logits[first]))
-        top = torch.argsort(q, descending=True)[:10]
-        plot_paths(model.paths[top].numpy(), q[top].numpy(), 0, nodes, None, out / f"paths_{ids[first]}.png",
+        plot_paths(pred.top_paths[first], pred.top_q[first], 0, nodes, None, out / f"paths_{ids[first]}.png",
                    title=f"{ids[first]}: reasoning paths")
     for row in axes:
         row[0].set_ylabel("share of recordings")

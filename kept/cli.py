@@ -7,6 +7,8 @@
     kept compare A B --checkpoint RUN_DIR [--out DIR] [--format text|json]
     kept plot paths|residual|poses|all A B --checkpoint RUN_DIR --out DIR
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
+    kept ablate   --dataset ... --out DIR [--seeds 0,1,2] [--ablations full,no_kl,...] [key=value ...]
+    kept bench    paths|train|compare [--out FILE.json] ...
     kept data demo --out DIR [--seed S]
     kept data adr --egoexo-root ROOT --out DIR [--pose-source ...] [--describer SPEC]
     kept data fitnessaqa MANIFEST --out DIR
@@ -74,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="png", choices=["png", "pdf"])
+
+    p = sub.add_parser("ablate", help="the ablation study of METHOD.md section 8: several seeds, a markdown "
+                                      "table; resumable (finished runs are kept)")
+    _data_args(p, required=True)
+    p.add_argument("--config", help="base YAML config (each ablation's overrides go on top)")
+    p.add_argument("--out", required=True, help="output folder: one run per ablation and seed, ablation.md")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
+    p.add_argument("--ablations", help="comma-separated subset (default: all): "
+                                       "full,no_kl,no_semantic,no_gnn,no_residual,no_commentary,depth3,depth5,depth6")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="base config overrides")
 
     p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics (scores) and "
                                         "nearest-training-pair retrieval (descriptions)")
@@ -196,6 +208,20 @@ def _train(args) -> None:
     if metrics:
         _print_metrics(metrics)
         print(f"run directory: {run_dir}" + (f" (trained in {metrics['train_seconds']} s)" if "train_seconds" in metrics else ""))
+
+
+def _ablate(args) -> None:
+    from kept.ablate import run_ablations
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got '{args.seeds}'") from None
+    names = [n.strip() for n in args.ablations.split(",") if n.strip()] if args.ablations else None
+    cfg = _config(args, args.overrides)
+    run_ablations(cfg, args.out, names, seeds)
+    print((Path(args.out) / "ablation.md").read_text())
+    print(f"table: {Path(args.out) / 'ablation.md'} (per-seed values in ablation.json)")
 
 
 def _eval(args) -> None:
@@ -376,7 +402,7 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"train": _train, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
+    handlers = {"train": _train, "ablate": _ablate, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
                 "data": _data, "pose": _pose}
     try:
         handlers[args.command](args)

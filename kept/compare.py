@@ -126,11 +126,11 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         span = [(round(k * duration / K, 3), round((k + 1) * duration / K, 3)) for k in range(K)]
         q = torch.sigmoid(out.logits[i])
         order = torch.argsort(q, descending=True)[:top]
-        best = model.paths[out.selection.best[i]].tolist()
+        best = out.best_path[i].tolist()
         sides[rec.name] = {
             "score": round(scores[i], 4),
             "path": [{"segment": k, "time": list(span[k]), "node": names[j]} for k, j in enumerate(best)],
-            "top_paths": [{"path": [names[j] for j in model.paths[t].tolist()], "q": round(float(q[t]), 6)}
+            "top_paths": [{"path": [names[j] for j in out.paths[i, t].tolist()], "q": round(float(q[t]), 6)}
                           for t in order.tolist()],
             "segment_times": [list(s) for s in span],
         }

@@ -73,6 +73,15 @@ class ModelConfig:
     use_gnn: bool = True  #: False: read the score out of f'_K directly
     use_commentary: bool = True  #: False: no f_C branch, no semantic loss
     ikg_threshold: float = 1.0  #: c in tau = c / (number of candidate edges)
+    #: how l* and the training mixture are found: ``exhaustive`` scores all B^K paths (block
+    #: assembly); ``beam`` and ``mcts`` search the tree (kept/model/search.py) for deep trees
+    search: str = "exhaustive"
+    beam_width: int = 8  #: prefixes kept per level by ``search=beam``
+    mcts_simulations: int = 200  #: UCT simulations per recording for ``search=mcts``
+    mcts_c: float = 1.4  #: UCT exploration constant
+    #: ``beam``/``mcts``: paths a search returns per recording; the mixture takes the best
+    #: ``top_k`` of them and the KL compares the pair's distributions over both recordings' paths
+    search_top: int = 32
     sentence_encoder: Optional[str] = None  #: path or hub id; default: bundled all-MiniLM-L6-v2
 
 
@@ -180,8 +189,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
 def _check(cfg: RunConfig) -> None:
     if cfg.data.dataset not in ("adr", "folder", "jigsaws"):
         raise ValueError(f"data.dataset must be 'adr', 'folder' or 'jigsaws', got '{cfg.data.dataset}'")
-    if not 2 <= cfg.model.depth <= 8:
-        raise ValueError(f"model.depth must be in 2..8 (B^K paths are enumerated), got {cfg.model.depth}")
+    deepest = 8 if cfg.model.search == "exhaustive" else 16
+    if not 2 <= cfg.model.depth <= deepest:
+        raise ValueError(f"model.depth must be in 2..{deepest} with model.search={cfg.model.search} "
+                         f"(exhaustive scores all B^K paths; beam or mcts go deeper), got {cfg.model.depth}")
     if cfg.data.num_keyframes < cfg.model.depth:
         raise ValueError(
             f"data.num_keyframes ({cfg.data.num_keyframes}) must be at least model.depth "
@@ -189,6 +200,11 @@ def _check(cfg: RunConfig) -> None:
         )
     if cfg.model.dim % cfg.model.heads:
         raise ValueError(f"model.dim ({cfg.model.dim}) must be divisible by model.heads ({cfg.model.heads})")
+    if cfg.model.search not in ("exhaustive", "beam", "mcts"):
+        raise ValueError(f"model.search must be 'exhaustive', 'beam' or 'mcts', got '{cfg.model.search}'")
+    if cfg.model.beam_width < 1 or cfg.model.mcts_simulations < 1 or cfg.model.search_top < 1:
+        raise ValueError("model.beam_width, model.mcts_simulations and model.search_top must be >= 1, got "
+                         f"{cfg.model.beam_width}, {cfg.model.mcts_simulations}, {cfg.model.search_top}")
     if cfg.model.top_k < 1:
         raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
     if not 0 <= cfg.data.val_fraction < 1:

@@ -44,33 +44,43 @@ class Predictions:
     Shapes:
         score: (R,) normalised predicted scores
         best_path: (R, K) node index per level of the selected path l*
-        logits: (R, T) path logits
+        top_paths: (R, k, K) the k best candidate paths, best first (k = ``top`` of :func:`predict`)
+        top_q: (R, k) their values Q = sigmoid(logit)
     """
 
     ids: list[str]
     score: np.ndarray
     best_path: np.ndarray
-    logits: np.ndarray
+    top_paths: np.ndarray
+    top_q: np.ndarray
     graph: torch.Tensor | None = None  #: (R, P, D) H, the mean over segments (for the decoder)
 
 
 @torch.no_grad()
-def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64, progress: bool = False) -> Predictions:
-    """Score recordings (no commentary needed) and select their reasoning paths."""
+def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64, progress: bool = False,
+            top: int = 10) -> Predictions:
+    """Score recordings (no commentary needed) and select their reasoning paths.
+
+    Args:
+        top: how many of the best candidate paths to keep per recording.
+    """
     model.eval()
     device = next(model.parameters()).device
-    scores, paths, logits, graphs = [], [], [], []
+    scores, paths, tops, qs, graphs = [], [], [], [], []
     for start in tqdm(range(0, len(ids), batch_size), desc="predict", disable=not progress, leave=False):
         batch = bank.batch(bank.rows(ids[start : start + batch_size]))
         out = model(features_of(batch).to(device))
         scores.append(out.score.cpu())
-        paths.append(model.paths[out.selection.best].cpu())
-        logits.append(out.logits.cpu())
+        paths.append(out.best_path.cpu())
+        logit, index = out.logits.topk(min(top, out.logits.shape[-1]), dim=-1)  # (R, k)
+        tops.append(out.paths.gather(1, index[..., None].expand(-1, -1, out.paths.shape[-1])).cpu())
+        qs.append(torch.sigmoid(logit).cpu())
         graphs.append(out.graph.mean(dim=1).cpu())
     if not ids:
-        return Predictions([], np.zeros(0), np.zeros((0, model.cfg.depth), int), np.zeros((0, 0)))
-    return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(logits).numpy(),
-                       torch.cat(graphs))
+        K = model.cfg.depth
+        return Predictions([], np.zeros(0), np.zeros((0, K), int), np.zeros((0, 0, K), int), np.zeros((0, 0)))
+    return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(tops).numpy(),
+                       torch.cat(qs).numpy(), torch.cat(graphs))
 
 
 def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, list[dict]],

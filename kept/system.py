@@ -61,8 +61,8 @@ class KEPTSystem(L.LightningModule):
         score = F.mse_loss(out.score, batch["target"])
         zero = score.new_zeros(())
         semantic = masked_mean(out.semantic, batch["has_commentary"]) if out.semantic is not None else zero
-        half = out.path_dist.shape[0] // 2
-        kl = path_kl(out.path_dist[:half], out.path_dist[half:], w.kl_symmetric)
+        half = out.score.shape[0] // 2
+        kl = path_kl(*self.model.pair_distributions(out), w.kl_symmetric)
         total = score + w.semantic * semantic + w.kl * kl
         parts = {"score": score, "semantic": semantic, "kl": kl}
         decoder = self.model.decoder

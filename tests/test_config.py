@@ -10,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_default_yaml_lists_every_default():
     assert config_to_dict(load_config(ROOT / "configs" / "default.yaml")) == config_to_dict(RunConfig())
+    listed = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    assert listed == config_to_dict(RunConfig())  # every key written out, not just merged in
 
 
 def test_file_then_overrides(tmp_path):

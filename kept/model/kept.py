@@ -2,6 +2,7 @@
 
     f_V   = E_V(keyframes)                                  visual tokens           (R, N, D)
     Q     = ScoreNet(f_M, f_V)                              all B^K path values     (R, T)
+            (or the L paths a beam search / MCTS finds, model.search)             (R, L)
     f'_M  = sum_i w_i F_M(f_M(l_i)),  l_i in top-k(Q)       reasoning-path tokens   (R, N, D)
     f_VM  = MHCA(f_V, f'_M)    [+ L_semantic with f_C]      expert alignment        (R, N, D)
     f'_K  = MHCA(F_K(segment trajectories), f_VM)           knowledge-enhanced keypoints (R, K, P, D)
@@ -27,6 +28,7 @@ from kept.model.encoder import KeypointEncoder
 from kept.model.ikg import KeypointGraphNet, candidate_pairs
 from kept.model.layers import MLP, CrossAttention
 from kept.model.score_net import ScoreNet
+from kept.model.search import path_logits, search
 from kept.model.tree import PathSelection, mixture_tokens, path_distribution, select_paths
 from pose.skeleton import Skeleton
 
@@ -37,11 +39,18 @@ __all__ = ["KEPT", "KEPTOutput"]
 class KEPTOutput:
     """What one forward pass returns.
 
+    With ``model.search=exhaustive`` the candidates are all T = B^K paths, in ``model.paths``
+    order for every recording (``paths`` is an expanded view); with ``beam`` or ``mcts`` they are
+    the L = ``search_top`` best paths the search found for each recording, best first.
+
     Shapes:
         score: (R,) predicted score, normalised to [0, 1] by the dataset's score range
-        logits: (R, T) pre-sigmoid Q(l) of every path (``model.paths`` order)
-        path_dist: (R, T) p_r, the normalised path values
-        selection: paths used (top-k mixture in training, l* in eval)
+        logits: (R, L) pre-sigmoid Q(l) of every candidate path
+        paths: (R, L, K) the candidate paths (node index per level) that ``logits`` score
+        path_dist: (R, L) p_r, the normalised path values over the candidates
+        selection: candidates used (indices into L: top-k mixture in training, l* in eval)
+        best_path: (R, K) l*, the best candidate
+        blocks: (R, K, B, D) the score net's block vectors (kept.model.search scores any path from them)
         semantic: (R,) L_semantic per recording, or None without commentary
         graph: (R, K, P, D) H per segment (f'_K when the GNN is off)
         ikg_weight: (R, K, C) implicit edge weights, or None when the GNN is off
@@ -49,8 +58,11 @@ class KEPTOutput:
 
     score: torch.Tensor
     logits: torch.Tensor
+    paths: torch.Tensor
     path_dist: torch.Tensor
     selection: PathSelection
+    best_path: torch.Tensor
+    blocks: torch.Tensor
     semantic: torch.Tensor | None
     graph: torch.Tensor
     ikg_weight: torch.Tensor | None
@@ -109,9 +121,10 @@ class KEPT(nn.Module):
                 when ``cfg.use_commentary`` is False.
         """
         f_v = self.encoder(x.frames)  # (R, N, D)
-        logits, node_tokens = self.score_net(x.node_stats, f_v)  # (R, T), (R, N, B, D)
+        blocks, node_tokens = self.score_net.blocks(x.node_stats, f_v)  # (R, K, B, D), (R, N, B, D)
+        logits, paths = self.path_values(blocks)  # (R, L), (R, L, K)
         selection = select_paths(logits, self.cfg.top_k, self.cfg.mixture_temperature, self.training)
-        chosen = self.paths[selection.index]  # (R, k, K)
+        chosen = paths.gather(1, selection.index[..., None].expand(-1, -1, paths.shape[-1]))  # (R, k, K)
         f_m = mixture_tokens(node_tokens, chosen, selection.weight, self.score_net.segment)  # (R, N, D): f'_M
 
         use_c = commentary is not None and self.cfg.use_commentary
@@ -126,5 +139,44 @@ class KEPT(nn.Module):
         else:
             graph, ikg = f_k, None
         score = self.score_head(graph.mean(dim=2)).squeeze(-1).mean(dim=1)  # (R,)
-        return KEPTOutput(score=score, logits=logits, path_dist=path_distribution(logits),
-                          selection=selection, semantic=semantic, graph=graph, ikg_weight=ikg)
+        return KEPTOutput(score=score, logits=logits, paths=paths, path_dist=path_distribution(logits),
+                          selection=selection, best_path=chosen[:, 0], blocks=blocks, semantic=semantic,
+                          graph=graph, ikg_weight=ikg)
+
+    def path_values(self, blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q logits of the candidate paths: all B^K (exhaustive) or those a search finds.
+
+        The search itself (discrete) runs without gradient; the logits of the paths it returns
+        are then computed from ``blocks`` with gradient, so the score net trains as in the
+        exhaustive form.
+
+        Shapes:
+            blocks: (R, K, B, D)
+            returns: ``(logits (R, L), paths (R, L, K))``
+        """
+        cfg = self.cfg
+        if cfg.search == "exhaustive":
+            logits = self.score_net.assemble(blocks)  # (R, T)
+            return logits, self.paths.unsqueeze(0).expand(blocks.shape[0], -1, -1)
+        with torch.no_grad():
+            found = search(self.score_net, blocks.detach(), cfg.search, top_k=max(cfg.search_top, cfg.top_k),
+                           beam_width=cfg.beam_width, simulations=cfg.mcts_simulations, c_uct=cfg.mcts_c)
+        return path_logits(self.score_net, blocks, found.top_paths), found.top_paths
+
+    def pair_distributions(self, out: KEPTOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """The path distributions of the two recordings of each pair on a common support, for L_KL.
+
+        The batch holds recordings a of every pair first, then recordings b. Exhaustively the
+        support is all T paths. After a search, *decision*: it is the union of the two
+        recordings' candidate lists (2L paths; a path both found appears twice, in both
+        distributions alike), re-scored for each recording from its blocks.
+
+        Shapes:
+            returns: ``(p_a (R/2, L'), p_b (R/2, L'))``, L' = T or 2L
+        """
+        half = out.logits.shape[0] // 2
+        if self.cfg.search == "exhaustive":
+            return out.path_dist[:half], out.path_dist[half:]
+        union = torch.cat([out.paths[:half], out.paths[half:]], dim=1)  # (R/2, 2L, K)
+        dist = path_distribution(path_logits(self.score_net, out.blocks, torch.cat([union, union])))
+        return dist[:half], dist[half:]

@@ -61,17 +61,34 @@ class ScoreNet(nn.Module):
         self.position = nn.Parameter(torch.zeros(num_keyframes, dim))
         self.mhca = CrossAttention(dim, heads, dropout)
         self.f_r = MLP(dim, 1, hidden=dim, dropout=dropout)  # F_R
+        self.num_nodes, self.depth = num_nodes, depth
         segment = torch.as_tensor(segment_of_keyframe(num_keyframes, depth))
         self.register_buffer("segment", segment, persistent=False)  # (N,)
-        self.register_buffer("paths", enumerate_paths(num_nodes, depth), persistent=False)  # (T, K)
         # (K, N) averaging weights: row k is 1/N at the keyframes of segment k
         pool = torch.nn.functional.one_hot(segment, depth).T.float() / num_keyframes
         self.register_buffer("pool", pool, persistent=False)
-        # (T, K B) 0/1 assignment: path t takes block (k, paths[t, k]) at every level k. Assembly
-        # as a matmul is exact and its backward is a matmul too (indexing's backward is a scatter).
-        assign = torch.nn.functional.one_hot(self.paths, num_nodes).float().reshape(len(self.paths), -1)
-        self.register_buffer("assign", assign, persistent=False)
         self.reset_parameters()
+
+    def _lazy_buffer(self, name: str, build) -> torch.Tensor:
+        """A non-persistent buffer built on first use (on the module's device), so that a model
+        that only ever searches (``model.search`` beam or mcts) never holds B^K-sized tensors."""
+        if name not in self._buffers:
+            self.register_buffer(name, build().to(self.pool.device), persistent=False)
+        return self._buffers[name]
+
+    @property
+    def paths(self) -> torch.Tensor:
+        """All T = B^K paths, node index per level, lexicographic. Built on first use. (T, K)"""
+        return self._lazy_buffer("_paths", lambda: enumerate_paths(self.num_nodes, self.depth))
+
+    @property
+    def assign(self) -> torch.Tensor:
+        """(T, K B) 0/1 assignment: path t takes block (k, paths[t, k]) at every level k. Assembly
+        as a matmul is exact and its backward is a matmul too (indexing's backward is a scatter)."""
+        return self._lazy_buffer(
+            "_assign",
+            lambda: torch.nn.functional.one_hot(self.paths, self.num_nodes).float().reshape(len(self.paths), -1),
+        )
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.position, std=0.02)
@@ -84,16 +101,34 @@ class ScoreNet(nn.Module):
         """F_V(f_V), the keys and values of the score net's attention. (R, N, D)"""
         return self.f_v(visual)
 
-    def forward(self, node_stats: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Path logits by block assembly. Returns ``(logits (R, T), node_tokens (R, N, B, D))``."""
+    def blocks(self, node_stats: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attended block vectors z[k, j], weighted by N_k / N, and the node tokens.
+
+        Attention runs once over the N x B node tokens. A path's pooled vector is the sum of its
+        K blocks (see the module docstring); :mod:`kept.model.search` works on these.
+
+        Shapes:
+            node_stats: (R, N, B, h)
+            visual: (R, N, D)
+            returns: ``(blocks (R, K, B, D), node_tokens (R, N, B, D))``
+        """
         tokens = self.node_tokens(node_stats)
         R, N, B, D = tokens.shape
         attended = self.mhca(tokens.reshape(R, N * B, D), self.visual_kv(visual))  # (R, N B, D)
-        blocks = torch.einsum("kn,rnbd->rkbd", self.pool, attended.reshape(R, N, B, D))  # (R, K, B, D)
-        return self._assemble(blocks), tokens
+        return torch.einsum("kn,rnbd->rkbd", self.pool, attended.reshape(R, N, B, D)), tokens
 
-    def _assemble(self, blocks: torch.Tensor) -> torch.Tensor:
-        """Path logits from the K x B block vectors (already weighted by N_k / N)."""
+    def forward(self, node_stats: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of all T paths by block assembly. Returns ``(logits (R, T), node_tokens (R, N, B, D))``."""
+        blocks, tokens = self.blocks(node_stats, visual)
+        return self.assemble(blocks), tokens
+
+    def assemble(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Logits of all T paths from the K x B block vectors (already weighted by N_k / N).
+
+        Shapes:
+            blocks: (R, K, B, D)
+            returns: (R, T), in :attr:`paths` order
+        """
         first, act, drop, last = self.f_r
         R, K, B, D = blocks.shape
         pre = blocks.reshape(R, K * B, D) @ first.weight.T  # F_R's first layer, without bias

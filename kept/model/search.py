@@ -41,7 +41,12 @@ __all__ = [
     "exhaustive",
     "beam_search",
     "mcts",
+    "search",
+    "STRATEGIES",
 ]
+
+#: the values of ``model.search``
+STRATEGIES = ("exhaustive", "beam", "mcts")
 
 
 @dataclass
@@ -70,17 +75,14 @@ class SearchResult:
 def score_blocks(score_net: ScoreNet, node_stats: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
     """The per-(segment, node) attended and pooled block vectors z, weighted by N_k / N.
 
-    Same computation as the first half of :meth:`ScoreNet.forward`, without assembling paths.
+    :meth:`ScoreNet.blocks` without the node tokens.
 
     Shapes:
         node_stats: (R, N, B, h)
         visual: (R, N, D)
         returns: (R, K, B, D)
     """
-    tokens = score_net.node_tokens(node_stats)
-    R, N, B, D = tokens.shape
-    attended = score_net.mhca(tokens.reshape(R, N * B, D), score_net.visual_kv(visual))  # (R, N B, D)
-    return torch.einsum("kn,rnbd->rkbd", score_net.pool, attended.reshape(R, N, B, D))
+    return score_net.blocks(node_stats, visual)[0]
 
 
 def _gather(blocks: torch.Tensor, prefixes: torch.Tensor) -> torch.Tensor:
@@ -271,3 +273,20 @@ def mcts(score_net: ScoreNet, blocks: torch.Tensor, simulations: int = 200, c_uc
     top_logits = torch.tensor(top_logits, dtype=blocks.dtype, device=blocks.device).reshape(R, k)
     return SearchResult(best=top_paths[:, 0], top_paths=top_paths, top_logits=top_logits,
                         evaluations=max(len(c) for c in caches))
+
+
+def search(score_net: ScoreNet, blocks: torch.Tensor, strategy: str, top_k: int = 10, beam_width: int = 8,
+           simulations: int = 200, c_uct: float = 1.4, seed: int = 0) -> SearchResult:
+    """Run one of :data:`STRATEGIES` by name (the ``model.search`` setting) with its settings.
+
+    Shapes:
+        blocks: (R, K, B, D)
+        returns: :class:`SearchResult`
+    """
+    if strategy == "exhaustive":
+        return exhaustive(score_net, blocks, top_k)
+    if strategy == "beam":
+        return beam_search(score_net, blocks, beam_width, top_k)
+    if strategy == "mcts":
+        return mcts(score_net, blocks, simulations, c_uct, top_k, seed)
+    raise ValueError(f"unknown search strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
