@@ -15,6 +15,11 @@
     kept data stats DIR [--json]
     kept pose extract VIDEO_OR_DIR --out DIR [--backend mmpose|mediapipe|egoexo|file] [--shard I/N]
     kept pose show FILE.npz --out FILE.png|FILE.mp4 [--video VIDEO]
+    kept grpo prepare --checkpoint RUN_DIR --out DIR [--split train,test] [key=value ...]
+    kept sft  --data DIR --model PATH_OR_ID --out OUT [--config FILE] [key=value ...]
+    kept grpo --data DIR --model PATH_OR_ID --out OUT [--config FILE] [key=value ...]
+    kept grpo eval --model OUT --data DIR [--split test] [--out FILE]
+    kept grpo tiny-model --out DIR
 
 ``key=value`` arguments override the config (``model.depth=5``, ``train.max_epochs=10``); see
 ``configs/default.yaml`` for every key.
@@ -87,6 +92,29 @@ def _parser() -> argparse.ArgumentParser:
                                        "full,no_kl,no_semantic,no_gnn,no_residual,no_commentary,depth3,depth5,depth6")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="base config overrides")
 
+    p = sub.add_parser("bench", help="speed benchmarks: path search per depth, training throughput, "
+                                     "comparison latency (JSON + a printed table)")
+    bench = p.add_subparsers(dest="bench_command", required=True)
+    b = bench.add_parser("paths", help="exhaustive (block-assembled) vs naive vs beam vs MCTS per depth")
+    b.add_argument("--depths", default="2,4,6,8", help="comma-separated tree depths (default 2,4,6,8)")
+    b.add_argument("--recordings", type=int, default=32, help="recordings for the found-argmax shares")
+    b.add_argument("--batch", type=int, default=8, help="recordings per timed call")
+    b.add_argument("--repeats", type=int, default=5, help="timed repeats after one warm-up (median)")
+    b.add_argument("--naive-budget", type=float, default=10.0,
+                   help="seconds: skip the per-path naive form where its estimate exceeds this")
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    b.add_argument("--out", help="JSON file")
+    b = bench.add_parser("train", help="training throughput (pairs/s) and peak memory of a run config")
+    _data_args(b, required=False)
+    b.add_argument("--config", help="YAML config (default: built-in defaults)")
+    b.add_argument("--epochs", type=int, default=1, help="epochs to time (default 1)")
+    b.add_argument("--out", help="JSON file")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    b = bench.add_parser("compare", help="latency of one comparison, keypoints given")
+    b.add_argument("--checkpoint", help="run directory of `kept train` (default: a random default-config model)")
+    b.add_argument("--repeats", type=int, default=20)
+    b.add_argument("--out", help="JSON file")
+
     p = sub.add_parser("baseline", help="ridge regression on hand-crafted angle/speed statistics (scores) and "
                                         "nearest-training-pair retrieval (descriptions)")
     _data_args(p, required=True)
@@ -145,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("stats", help="recordings and pairs per category and split (the paper's table 1)")
     d.add_argument("root", help="keypoint-folder dataset")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _grpo_parsers(sub)
     return parser
 
 
@@ -222,6 +251,36 @@ def _ablate(args) -> None:
     run_ablations(cfg, args.out, names, seeds)
     print((Path(args.out) / "ablation.md").read_text())
     print(f"table: {Path(args.out) / 'ablation.md'} (per-seed values in ablation.json)")
+
+
+def _bench(args) -> None:
+    from kept import bench
+    from kept.io import atomic_write_json
+
+    if args.bench_command == "paths":
+        try:
+            depths = [int(d) for d in args.depths.split(",") if d.strip()]
+        except ValueError:
+            raise ValueError(f"--depths must be comma-separated integers, got '{args.depths}'") from None
+        result = bench.bench_paths(depths, recordings=args.recordings, batch=args.batch, repeats=args.repeats,
+                                   naive_budget_s=args.naive_budget, device=args.device)
+        print(bench.format_paths_table(result))
+        print("ms per recording (median); found argmax = share of recordings whose l* is the exhaustive argmax")
+    elif args.bench_command == "train":
+        if not args.dataset:
+            args.dataset, args.synthetic = "adr", True  # the bundled demo data
+        result = bench.bench_train(_config(args, args.overrides), epochs=args.epochs)
+        gpu = f", peak GPU {result['peak_gpu_mb']:.0f} MiB" if result["peak_gpu_mb"] else ""
+        print(f"{result['pairs_per_second']:.1f} pairs/s over {result['steps']} steps ({result['pairs']} pairs, "
+              f"{result['seconds']:.1f} s; text branch {'on' if result['text_branch'] else 'off'}); "
+              f"peak RSS {result['peak_rss_mb']:.0f} MiB{gpu}")
+    else:
+        result = bench.bench_compare(args.checkpoint, repeats=args.repeats)
+        print(f"one comparison: {result['compare_ms']:.1f} ms (without the description: "
+              f"{result['compare_without_text_ms']:.1f} ms); model: {result['model']}")
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"wrote {args.out}")
 
 
 def _eval(args) -> None:
@@ -384,6 +443,118 @@ def _data(args) -> None:
     print(f"demo dataset written to {out}")
 
 
+_GRPO_COMMANDS = ("prepare", "train", "eval", "tiny-model")
+
+
+def _grpo_parsers(sub) -> None:
+    """``kept sft`` and ``kept grpo [prepare|train|eval|tiny-model]`` (VLM fine-tuning, kept.grpo)."""
+    def training(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, help="folder written by `kept grpo prepare`")
+        p.add_argument("--model", help="base model: hub id or local folder (default: model.name of the config)")
+        p.add_argument("--out", required=True, help="output folder of the fine-tuned model")
+        p.add_argument("--config", help="YAML run config (see configs/grpo/)")
+        p.add_argument("--split", default="train", help="prepared rows to train on (default train)")
+        p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT/checkpoints")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. grpo.beta=0.04")
+
+    training(sub.add_parser("sft", help="stage one: supervised fine-tuning of a VLM on prepared pairs (TRL)"))
+    p = sub.add_parser("grpo", help="stage two: GRPO of a VLM with hierarchical and KEPT rewards (TRL); also "
+                                    "`grpo prepare`, `grpo eval`, `grpo tiny-model`")
+    gsub = p.add_subparsers(dest="grpo_command", required=True)
+    training(gsub.add_parser("train", help="GRPO (the default: `kept grpo --data ...` means `kept grpo train ...`)"))
+    g = gsub.add_parser("prepare", help="run a trained KEPT over a pair dataset and write VLM training rows")
+    g.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
+    _data_args(g, required=False)
+    g.add_argument("--out", required=True, help="output folder (<split>.jsonl, images/, prepare.json)")
+    g.add_argument("--split", default="train,test", help="comma-separated splits (default train,test)")
+    g.add_argument("--config", help="YAML run config (its data section)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.keyframes=8")
+    g = gsub.add_parser("eval", help="greedy answers of a fine-tuned VLM on prepared rows: metrics and bias audit")
+    g.add_argument("--model", help="the fine-tuned model folder (or hub id)")
+    g.add_argument("--data", required=True, help="folder written by `kept grpo prepare`")
+    g.add_argument("--split", default="test")
+    g.add_argument("--out", help="metrics JSON (default: MODEL/eval_<split>.json); answers beside it")
+    g.add_argument("--completions", help="score the answers of this completions JSONL instead of generating")
+    g.add_argument("--config", help="YAML run config (its eval and model sections)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. eval.batch_size=8")
+    g = gsub.add_parser("tiny-model", help="write a tiny random Qwen2.5-VL (for smoke tests; no download)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--seed", type=int, default=0)
+
+
+def _grpo_argv(argv: list[str] | None) -> list[str]:
+    """``kept grpo --data ...`` (no sub-command) means ``kept grpo train --data ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["grpo"] and len(argv) > 1 and argv[1] not in _GRPO_COMMANDS + ("-h", "--help"):
+        argv.insert(1, "train")
+    return argv
+
+
+def _grpo_config(args):
+    from kept.grpo.config import load_grpo_config
+
+    cfg = load_grpo_config(getattr(args, "config", None), args.overrides)
+    if getattr(args, "model", None):
+        cfg.model.name = args.model
+    return cfg
+
+
+def _sft(args) -> None:
+    from kept.grpo.train import run_sft
+
+    summary = run_sft(_grpo_config(args), args.data, args.out, split=args.split, resume=args.resume)
+    print(f"fine-tuned model written to {args.out} ({summary['global_step']} steps, {summary['seconds']} s)")
+
+
+def _grpo(args) -> None:
+    if args.grpo_command == "tiny-model":
+        from kept.grpo.tiny import build_tiny_model
+
+        print(f"tiny random Qwen2.5-VL written to {build_tiny_model(args.out, seed=args.seed)}")
+    elif args.grpo_command == "prepare":
+        from kept.grpo.data import prepare_pairs
+
+        splits = [s.strip() for s in args.split.split(",") if s.strip()]
+        data = {"dataset": args.dataset, "data_root": args.data_root, "synthetic": args.synthetic or None,
+                "fold": args.fold}
+        info = prepare_pairs(args.checkpoint, args.out, _grpo_config(args), splits, dataset=data,
+                             progress=not args.quiet)
+        for split, c in info["splits"].items():
+            print(f"{split}: {c['rows']} rows ({c['pairs']} pairs, {c['swapped']} swapped, {c['recordings']} recordings)")
+        print(f"keyframes of {info['images']['recordings']} recordings ({info['images']['video']} from video, "
+              f"{info['images']['skeleton']} skeleton renderings); written to {args.out}")
+    elif args.grpo_command == "eval":
+        from kept.grpo.evaluate import format_audit
+        from kept.grpo.generate import evaluate_answers
+
+        cfg = _grpo_config(args)
+        if not args.model and not args.completions:
+            raise ValueError("give --model (to generate answers) or --completions (to score earlier ones)")
+        folder = args.model if args.model and Path(args.model).is_dir() else "."
+        out = args.out or Path(folder) / f"eval_{args.split}.json"
+        result = evaluate_answers(args.model, args.data, args.split, cfg.eval, out, completions=args.completions,
+                                  dtype=cfg.model.dtype, device=cfg.eval.device, progress=not args.quiet)
+        m = result["metrics"]
+
+        def fmt(v):
+            return "n/a" if v is None else f"{v:.3f}"
+
+        print(f"{result['n_rows']} rows: {fmt(m['parsed'])} parsed, {fmt(m['scored'])} with both scores")
+        print(f"spearman {fmt(m['score']['spearman'])}  R-l2x100 {fmt(m['score']['r_l2_x100'])}  "
+              f"pair_acc {fmt(m['score']['pair_accuracy'])}  stated-better acc {fmt(m['preference']['pair_accuracy'])}")
+        if m.get("text"):
+            print("text: " + "  ".join(f"{k} {v:.3f}" for k, v in m["text"].items()))
+        print(format_audit(result["bias_audit"]))
+        print(f"metrics: {out}; answers: {result['completions']}")
+    else:
+        from kept.grpo.train import run_grpo
+
+        summary = run_grpo(_grpo_config(args), args.data, args.out, split=args.split, resume=args.resume)
+        print(f"fine-tuned model written to {args.out} ({summary['global_step']} steps, {summary['seconds']} s)")
+
+
 def _quiet_libraries() -> None:
     """Keep Lightning's banners and third-party deprecation notes out of the command's output."""
     import logging
@@ -400,10 +571,11 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_grpo_argv(argv))
     _quiet_libraries()
-    handlers = {"train": _train, "ablate": _ablate, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
+    handlers = {"train": _train, "ablate": _ablate, "bench": _bench, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
                 "data": _data, "pose": _pose}
+    handlers.update(sft=_sft, grpo=_grpo)
     try:
         handlers[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:

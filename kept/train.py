@@ -33,7 +33,7 @@ from kept.model.decoder import DifferenceDecoder
 from kept.system import KEPTSystem
 from pose.skeleton import Skeleton
 
-__all__ = ["AtomicCheckpointIO", "build_model", "train", "train_folds", "save_model", "load_model", "MODEL_FILE"]
+__all__ = ["AtomicCheckpointIO", "build_model", "build_system", "train", "train_folds", "save_model", "load_model", "MODEL_FILE"]
 
 MODEL_FILE = "model.pt"
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -60,6 +60,21 @@ def build_text_branch(cfg: RunConfig) -> tuple[DifferenceDecoder, torch.nn.Modul
     decoder = DifferenceDecoder(cfg.model.dim, cfg.text)
     encoder, _ = load_sentence_encoder_for_surrogate(cfg.model.sentence_encoder)
     return decoder, encoder
+
+
+def build_system(cfg: RunConfig) -> tuple[KEPTSystem, PairDataModule]:
+    """The data module (set up for fitting) and the Lightning system of a run config: the KEPT
+    model, plus the text branch when ``text.enabled``, ``loss.text > 0`` and the pairs have
+    descriptions."""
+    dm = PairDataModule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim)
+    encoder = None
+    if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
+        model.decoder, encoder = build_text_branch(cfg)
+        dm.attach_text(model.decoder, encoder)
+    return KEPTSystem(model, cfg, encoder), dm
 
 
 def save_model(model: KEPT, cfg: RunConfig, skeleton: Skeleton, dataset_info: dict, path: str | Path) -> None:
@@ -136,16 +151,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
         )
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     start = time.time()
-    dm = PairDataModule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")
+    system, dm = build_system(cfg)
+    model = system.model
     save_config(cfg, run_dir / "config.yaml")
-    model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim)
-    encoder = None
-    if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
-        model.decoder, encoder = build_text_branch(cfg)
-        dm.attach_text(model.decoder, encoder)
-    system = KEPTSystem(model, cfg, encoder)
     t = cfg.train
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
