@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _fake_train(calls, rho):
     def train(cfg, run_dir, resume=False):
         calls.append((str(run_dir), resume, cfg.model.depth, cfg.loss.kl, cfg.train.seed))
-        m = {"score": {"spearman": rho(cfg), "r_l2_x100": 5.0, "pair_accuracy": 0.6}}
+        m = {"score": {"spearman": rho(cfg), "r_l2_x100": 5.0, "pair_accuracy": 0.6},
+             "text": {"bleu_1": 0.3, "bleu_4": 0.1, "meteor": 0.2, "rouge_l": 0.25, "cider": 0.4 - cfg.loss.kl}}
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text(json.dumps(m))
         return m
@@ -73,8 +74,9 @@ def test_finished_runs_are_not_repeated_and_the_table_marks_changes(tmp_path):
     assert calls[4:] == [(str(tmp_path / "no_kl" / "seed1"), True, 4, 0.0, 1)]
     rows = summary["rows"]
     assert rows["full"]["metrics"]["spearman"]["mean"] == pytest.approx(0.505)
-    assert rows["no_kl"]["changed"] == ["spearman"]  # 0.2 lower, seed sd 0.007: beyond the spread
+    assert rows["no_kl"]["changed"] == ["spearman", "cider"]  # 0.2 lower, seed sd 0.007: beyond the spread
     table = (tmp_path / "ablation.md").read_text()
     assert table == format_table(summary)
-    assert "| w/o L_KL | 2 | 0.305 ± 0.007* | 5.000 ± 0.000 | 0.600 ± 0.000 |" in table
+    assert "| w/o L_KL | 2 | 0.305 ± 0.007* | 5.000 ± 0.000 | 0.600 ± 0.000 | 0.300 ± 0.000 |" in table
+    assert "CIDEr" in table and table.rstrip().splitlines()[3].split("|")[-2].strip() == "0.400 ± 0.000*"
     assert json.loads((tmp_path / "ablation.json").read_text())["rows"]["no_kl"]["seeds"] == [0, 1]
