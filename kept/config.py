@@ -160,7 +160,22 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
     Returns:
         The :class:`RunConfig`.
     """
-    cfg = OmegaConf.structured(RunConfig)
+    run = load_structured(RunConfig, path, overrides, base, example="model.depth=5")
+    _check(run)
+    return run
+
+
+def load_structured(schema: type, path: str | Path | None = None, overrides: Sequence[str] = (),
+                    base: dict[str, Any] | None = None, example: str = "section.key=value"):
+    """Any config dataclass from defaults, ``base``, a YAML file and ``key=value`` overrides, in
+    that order, with OmegaConf's type checks turned into ``ValueError`` naming the key (shared
+    by :func:`load_config` and :func:`kept.grpo.config.load_grpo_config`).
+
+    Args:
+        schema: the dataclass (its field defaults are the defaults).
+        example: an override shown in the error for a malformed one.
+    """
+    cfg = OmegaConf.structured(schema)
     try:
         if base is not None:
             cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
@@ -174,16 +189,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
             cfg = OmegaConf.merge(cfg, OmegaConf.create(loaded))
         bad = [o for o in overrides if "=" not in o]
         if bad:
-            raise ValueError(f"overrides must look like key=value (e.g. model.depth=5), got {bad}")
+            raise ValueError(f"overrides must look like key=value (e.g. {example}), got {bad}")
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as err:
         where = f" in {path}" if path is not None else ""
         key = getattr(err, "full_key", None)
         msg = str(getattr(err, "msg", None) or err).split("\n")[0]
         raise ValueError(f"invalid configuration{where}: {key + ': ' if key else ''}{msg}") from None
-    run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    _check(run)
-    return run
+    return OmegaConf.to_object(cfg)
 
 
 def _check(cfg: RunConfig) -> None:

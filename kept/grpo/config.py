@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from kept.config import load_structured
 from kept.grpo.rewards import DEFAULT_LAMBDA, REWARDS
 
 __all__ = ["PairDataConfig", "VLMConfig", "TrainStageConfig", "SFTStageConfig", "GRPOStageConfig", "RewardConfig",
@@ -180,28 +179,7 @@ def load_grpo_config(path: str | Path | None = None, overrides: Sequence[str] = 
     Returns:
         The :class:`GRPORunConfig`.
     """
-    cfg = OmegaConf.structured(GRPORunConfig)
-    try:
-        if base is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
-        if path is not None:
-            path = Path(path)
-            if not path.is_file():
-                raise FileNotFoundError(f"config file not found: {path}")
-            loaded = yaml.safe_load(path.read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: a config file must be a YAML mapping of sections")
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(loaded))
-        bad = [o for o in overrides if "=" not in o]
-        if bad:
-            raise ValueError(f"overrides must look like key=value (e.g. grpo.beta=0.04), got {bad}")
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as err:
-        where = f" in {path}" if path is not None else ""
-        key = getattr(err, "full_key", None)
-        msg = str(getattr(err, "msg", None) or err).split("\n")[0]
-        raise ValueError(f"invalid configuration{where}: {key + ': ' if key else ''}{msg}") from None
-    run: GRPORunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    run = load_structured(GRPORunConfig, path, overrides, base, example="grpo.beta=0.04")
     _check(run)
     return run
 

@@ -22,12 +22,12 @@ predicted "equal" on an untied row counts as wrong.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from kept.grpo.answer import PairAnswer, completion_text, parse_answer
+from kept.grpo.rewards import finite_float
 from kept.metrics import evaluate_scores
 
 __all__ = ["GAP_BINS", "reference_better", "answer_metrics", "bias_audit", "format_audit"]
@@ -38,23 +38,13 @@ __all__ = ["GAP_BINS", "reference_better", "answer_metrics", "bias_audit", "form
 GAP_BINS = (0.0, 0.1, 0.2, 0.4, 1.0)
 
 
-def _float(x) -> float | None:
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def reference_better(row: Mapping) -> int | None:
     """The reference better player of a row: ``ref_better`` if it is 0/1/2, else the order of the
     reference scores (0 when equal); None when neither is given."""
-    b = _float(row.get("ref_better"))
+    b = finite_float(row.get("ref_better"))
     if b in (0.0, 1.0, 2.0):
         return int(b)
-    s1, s2 = _float(row.get("ref_score_1")), _float(row.get("ref_score_2"))
+    s1, s2 = finite_float(row.get("ref_score_1")), finite_float(row.get("ref_score_2"))
     if s1 is None or s2 is None:
         return None
     return 0 if s1 == s2 else 1 if s1 > s2 else 2
@@ -68,7 +58,7 @@ def _answers(rows: Sequence[Mapping], completions: Sequence) -> tuple[list[Mappi
 
 
 def _score_range(rows: Sequence[Mapping]) -> tuple[float, float] | None:
-    ranges = {(_float(r.get("score_min")), _float(r.get("score_max"))) for r in rows}
+    ranges = {(finite_float(r.get("score_min")), finite_float(r.get("score_max"))) for r in rows}
     ranges = {r for r in ranges if None not in r and r[1] > r[0]}
     if len(ranges) > 1:
         raise ValueError(f"rows disagree on the score range: {sorted(ranges)}; evaluate one dataset at a time")
@@ -84,12 +74,12 @@ def _recording_scores(rows, answers) -> tuple[dict, dict, dict]:
     truth, cats, preds = {}, {}, {}
     for row, ans in zip(rows, answers):
         for side in (1, 2):
-            rid, ref = row.get(f"id_{side}"), _float(row.get(f"ref_score_{side}"))
+            rid, ref = row.get(f"id_{side}"), finite_float(row.get(f"ref_score_{side}"))
             if rid is None or ref is None:
                 continue
             truth.setdefault(rid, ref)
             cats.setdefault(rid, str(row.get("category", "")))
-            score = None if ans is None else _float(getattr(ans, f"score_{side}"))
+            score = None if ans is None else finite_float(getattr(ans, f"score_{side}"))
             if score is not None:
                 preds.setdefault(rid, []).append(score)
     return truth, {rid: float(np.mean(v)) for rid, v in preds.items()}, cats
@@ -210,7 +200,7 @@ def _by_gap(rows, answers, edges: Sequence[float]) -> dict:
     tied = no_gap = 0
     for row, ans in zip(rows, answers):
         ref = reference_better(row)
-        s1, s2 = _float(row.get("ref_score_1")), _float(row.get("ref_score_2"))
+        s1, s2 = finite_float(row.get("ref_score_1")), finite_float(row.get("ref_score_2"))
         if ref == 0:
             tied += 1
         elif ref is None or s1 is None or s2 is None or score_range is None:

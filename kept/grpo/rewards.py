@@ -132,7 +132,8 @@ def _aligned(col, n: int) -> list:
     return col + [None] * (n - len(col))
 
 
-def _float(x) -> float | None:
+def finite_float(x) -> float | None:
+    """``x`` as a finite float, or None (None, bools, strings, NaN, inf and non-numbers)."""
     if x is None or isinstance(x, (bool, str)):
         return None
     try:
@@ -144,7 +145,7 @@ def _float(x) -> float | None:
 
 def _choice(x) -> int | None:
     """A better-player label 0/1/2, or None."""
-    x = _float(x)
+    x = finite_float(x)
     return int(x) if x in (0.0, 1.0, 2.0) else None
 
 
@@ -176,7 +177,7 @@ def _intervals(x) -> list[tuple[float, float]]:
     out = []
     for seg in segs:
         try:
-            s, e = (_float(v) for v in seg)
+            s, e = (finite_float(v) for v in seg)
         except (TypeError, ValueError):
             continue  # not a pair of values
         if s is not None and e is not None:
@@ -317,9 +318,9 @@ class ScoreReward:
     def __init__(self, lambda_: float = DEFAULT_LAMBDA, reference: str = "ref"):
         if reference not in ("ref", "kept"):
             raise ValueError(f"reference must be 'ref' or 'kept', got {reference!r}")
-        if _float(lambda_) is None or _float(lambda_) <= 0:
+        if finite_float(lambda_) is None or finite_float(lambda_) <= 0:
             raise ValueError(f"lambda_ must be a positive finite number, got {lambda_!r}")
-        self.lambda_ = _float(lambda_)
+        self.lambda_ = finite_float(lambda_)
         self.reference = reference
         self.__name__ = "assessment_reward" if reference == "ref" else "kept_score_reward"
 
@@ -333,7 +334,7 @@ class ScoreReward:
         lo, hi = _aligned(kwargs.get("score_min"), n), _aligned(kwargs.get("score_max"), n)
         out: list[float | None] = []
         for k, ans in enumerate(answers):
-            q1, q2, a, b = _float(cols[0][k]), _float(cols[1][k]), _float(lo[k]), _float(hi[k])
+            q1, q2, a, b = finite_float(cols[0][k]), finite_float(cols[1][k]), finite_float(lo[k]), finite_float(hi[k])
             if q1 is None or q2 is None or a is None or b is None or b <= a:
                 out.append(None)
             elif ans is None:
