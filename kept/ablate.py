@@ -9,6 +9,12 @@ run trains in ``OUT/<ablation>/seed<S>/`` with :func:`kept.train.train`; a run w
 its last checkpoint, so the command can be killed and restarted at any time. The table is
 rebuilt from all finished runs at the end (``OUT/ablation.md`` and ``OUT/ablation.json``).
 
+Several workers may share one ``OUT`` (e.g. one per GPU, or ``--seeds`` split between machines
+on a shared disk): each run is claimed with a lock file (``OUT/<ablation>/seed<S>/.ablate.lock``,
+holding host and process id), and a worker skips runs another live process holds. A lock left by
+a process that died on the same host is taken over. Rerun the command once all workers are done
+to get the table of every run (finished runs are only read).
+
 Table layout (the KEPT paper's tables 2, 4 and 6): one row per ablation, score metrics (Spearman
 rho, R-l2 x100, pair accuracy) and, where the runs trained the text branch, the captioning
 metrics, each as mean ± sample standard deviation over seeds.
@@ -26,6 +32,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import socket
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,15 +143,63 @@ def run_ablations(cfg: RunConfig, out: str | Path, names: list[str] | None = Non
         if (run.run_dir / "metrics.json").exists():
             log(f"{tag}: done before, kept")
             continue
-        resume = (run.run_dir / LAST_CKPT).exists()
-        log(f"{tag}: {'resuming' if resume else 'training'} in {run.run_dir}")
-        metrics = train_fn(run.cfg, run.run_dir, resume=resume)
+        lock = run.run_dir / LOCK_FILE
+        if not acquire_lock(lock):
+            log(f"{tag}: running in another process ({lock}), skipped")
+            continue
+        try:
+            if (run.run_dir / "metrics.json").exists():  # finished by another worker meanwhile
+                continue
+            resume = (run.run_dir / LAST_CKPT).exists()
+            log(f"{tag}: {'resuming' if resume else 'training'} in {run.run_dir}")
+            metrics = train_fn(run.cfg, run.run_dir, resume=resume)
+        finally:
+            lock.unlink(missing_ok=True)
         if metrics:
             log(f"{tag}: rho {metrics['score']['spearman']:.3f}, pair acc {metrics['score']['pair_accuracy']:.3f}")
     summary = summarize(out, [n for n in names if not any(s.startswith(n + " ") for s in skipped)])
     atomic_write_json(Path(out) / "ablation.json", summary)
     atomic_write_text(Path(out) / "ablation.md", format_table(summary))
     return summary
+
+
+LOCK_FILE = ".ablate.lock"
+
+
+def acquire_lock(path: Path) -> bool:
+    """Claim a run for this process: create ``path`` exclusively with ``host pid``.
+
+    Returns False when another live process holds it. A lock of a process that no longer runs
+    on this host is stale and is taken over; a lock from another host is always respected.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                host, pid = path.read_text().split()
+            except (OSError, ValueError):
+                return False  # being written right now, or not ours to judge
+            if host != socket.gethostname() or _alive(int(pid)):
+                return False
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stats(values: list[float]) -> dict:

@@ -80,3 +80,24 @@ def test_finished_runs_are_not_repeated_and_the_table_marks_changes(tmp_path):
     assert "| w/o L_KL | 2 | 0.305 ± 0.007* | 5.000 ± 0.000 | 0.600 ± 0.000 | 0.300 ± 0.000 |" in table
     assert "CIDEr" in table and table.rstrip().splitlines()[3].split("|")[-2].strip() == "0.400 ± 0.000*"
     assert json.loads((tmp_path / "ablation.json").read_text())["rows"]["no_kl"]["seeds"] == [0, 1]
+
+
+def test_runs_held_by_another_live_process_are_skipped(tmp_path):
+    import os
+    import socket
+
+    from kept.ablate import LOCK_FILE, acquire_lock
+
+    held = tmp_path / "full" / "seed1" / LOCK_FILE
+    held.parent.mkdir(parents=True)
+    held.write_text(f"{socket.gethostname()} {os.getppid()}")  # a live process: the test runner's parent
+    stale = tmp_path / "full" / "seed0" / LOCK_FILE
+    stale.parent.mkdir(parents=True)
+    stale.write_text(f"{socket.gethostname()} 999999999")  # no such process
+    calls, messages = [], []
+    run_ablations(load_config(), tmp_path, ["full"], [0, 1], train_fn=_fake_train(calls, lambda cfg: 0.5),
+                  log=messages.append)
+    assert [c[0] for c in calls] == [str(tmp_path / "full" / "seed0")]  # the stale lock was taken over
+    assert not stale.exists() and held.exists()  # released after the run; the live one untouched
+    assert any("another process" in m for m in messages)
+    assert not acquire_lock(held) and acquire_lock(tmp_path / "x" / LOCK_FILE)
