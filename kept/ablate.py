@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kept.config import RunConfig, load_config
+from omegaconf import OmegaConf
+
+from kept.config import RunConfig, config_to_dict, load_config
 from kept.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ABLATIONS", "ablation_overrides", "run_ablations", "summarize", "format_table"]
@@ -70,16 +72,9 @@ def ablation_overrides(name: str) -> dict:
 
 
 def _merge(cfg: RunConfig, overrides: dict) -> RunConfig:
-    from kept.config import config_to_dict
-
-    return load_config(base=_deep_update(config_to_dict(cfg), overrides))
-
-
-def _deep_update(base: dict, new: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in new.items():
-        out[k] = _deep_update(out.get(k, {}), v) if isinstance(v, dict) else v
-    return out
+    """The config with an ablation's nested overrides on top (checked like any config)."""
+    merged = OmegaConf.merge(OmegaConf.create(config_to_dict(cfg)), OmegaConf.create(overrides))
+    return load_config(base=OmegaConf.to_container(merged))
 
 
 @dataclass
@@ -130,10 +125,9 @@ def run_ablations(cfg: RunConfig, out: str | Path, names: list[str] | None = Non
     Returns:
         :func:`summarize` of the finished runs.
     """
-    if train_fn is None:
-        from kept.train import LAST_CKPT, train as train_fn  # noqa: N813
-    else:
-        LAST_CKPT = "checkpoints/last.ckpt"
+    from kept.train import LAST_CKPT, train
+
+    train_fn = train_fn or train
     names = list(names or ABLATIONS)
     runs, skipped = plan(cfg, out, names, list(seeds))
     for msg in skipped:
@@ -157,7 +151,7 @@ def run_ablations(cfg: RunConfig, out: str | Path, names: list[str] | None = Non
             lock.unlink(missing_ok=True)
         if metrics:
             log(f"{tag}: rho {metrics['score']['spearman']:.3f}, pair acc {metrics['score']['pair_accuracy']:.3f}")
-    summary = summarize(out, [n for n in names if not any(s.startswith(n + " ") for s in skipped)])
+    summary = summarize(out, list(dict.fromkeys(run.name for run in runs)))
     atomic_write_json(Path(out) / "ablation.json", summary)
     atomic_write_text(Path(out) / "ablation.md", format_table(summary))
     return summary

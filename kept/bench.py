@@ -97,7 +97,6 @@ def bench_paths(depths=(2, 4, 6, 8), num_nodes: int = 4, stat_dim: int = 15, num
 
     from kept.model.score_net import ScoreNet
     from kept.model.search import beam_search, exhaustive, mcts
-    from kept.model.tree import path_tokens
 
     if batch > recordings:
         raise ValueError(f"--batch ({batch}) must not exceed --recordings ({recordings})")
@@ -119,9 +118,7 @@ def bench_paths(depths=(2, 4, 6, 8), num_nodes: int = 4, stat_dim: int = 15, num
         # naive: estimate from a few paths, run in full only within the budget
         probe = min(T, 4)
         start = time.perf_counter()
-        for t in range(probe):
-            query = net.node_tokens(xs)
-            net.f_r(net.mhca(path_tokens(query, net.paths[t : t + 1], net.segment)[:, 0], net.visual_kv(xv)).mean(1))
+        net.naive_logits(xs, xv, net.paths[:probe])
         _sync(device)
         naive_est = (time.perf_counter() - start) / probe * T
         naive_s = timed(lambda: net.naive_logits(xs, xv), max(1, min(repeats, 3)), device=device) \
@@ -129,7 +126,7 @@ def bench_paths(depths=(2, 4, 6, 8), num_nodes: int = 4, stat_dim: int = 15, num
         beam_s = timed(lambda: beam_search(net, net.blocks(xs, xv)[0], beam_width), repeats, device=device)
         mcts_s = timed(lambda: mcts(net, net.blocks(xs, xv)[0], simulations), max(1, min(repeats, 3)), device=device)
         # argmax shares over all recordings
-        best, b_found, m_found, b_eval, m_eval = [], 0, 0, 0, 0
+        b_found, m_found, b_eval, m_eval = 0, 0, 0, 0
         for start_r in range(0, recordings, batch):
             blocks = net.blocks(stats[start_r : start_r + batch], visual[start_r : start_r + batch])[0]
             ref = exhaustive(net, blocks, top_k=1).best
@@ -138,7 +135,6 @@ def bench_paths(depths=(2, 4, 6, 8), num_nodes: int = 4, stat_dim: int = 15, num
             b_found += int((b.best == ref).all(dim=-1).sum())
             m_found += int((m.best == ref).all(dim=-1).sum())
             b_eval, m_eval = b.evaluations, max(m_eval, m.evaluations)
-            best.append(ref)
         ms = 1000.0 / batch
         rows.append({
             "depth": K, "paths": T,

@@ -22,6 +22,7 @@ import torch
 
 from kept.config import RunConfig
 from kept.features import prepare_keypoints, recording_features, stack_features
+from kept.metrics import better_of
 from kept.model import KEPT
 from pose.batch import VIDEO_SUFFIXES
 from pose.skeleton import Skeleton
@@ -143,8 +144,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         keep = [i for i in np.argsort(-weight)[:max_edges] if weight[i] > 0]  # the strongest edges
         implicit = {"edges": model.gnn.ikg.candidates.numpy()[keep].tolist(), "weight": weight[keep].round(6).tolist()}
     diff = scores[0] - scores[1]
-    tol = 1e-3 * (hi - lo)
-    better = a.name if diff > tol else b.name if diff < -tol else None
+    better = (None, a.name, b.name)[better_of(scores[0], scores[1], (lo, hi))]
     return {
         "recordings": sides,
         "order": [a.name, b.name],

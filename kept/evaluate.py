@@ -31,6 +31,7 @@ from kept.data.folder import KeypointDataset
 from kept.io import atomic_write_json, atomic_write_text
 from kept.metrics import best_f1_threshold, evaluate_scores, f1_at, fisher_z_mean
 from kept.model import KEPT
+from kept.model.tree import gather_paths
 from kept.system import features_of
 
 __all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement", "cross_validation_metrics",
@@ -73,7 +74,7 @@ def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64
         scores.append(out.score.cpu())
         paths.append(out.best_path.cpu())
         logit, index = out.logits.topk(min(top, out.logits.shape[-1]), dim=-1)  # (R, k)
-        tops.append(out.paths.gather(1, index[..., None].expand(-1, -1, out.paths.shape[-1])).cpu())
+        tops.append(gather_paths(out.paths, index).cpu())
         qs.append(torch.sigmoid(logit).cpu())
         graphs.append(out.graph.mean(dim=1).cpu())
     if not ids:
@@ -175,6 +176,23 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
 
 
 @torch.no_grad()
+def describe_pairs(model: KEPT, pred: Predictions, orders: list[tuple[str, str]], num_beams: int = 1,
+                   batch_size: int = 32) -> list[str]:
+    """The decoder's difference description of each (first, second) pair of predicted recordings,
+    from their graph embeddings in ``pred`` ("" for every pair when the model has no decoder)."""
+    if model.decoder is None:
+        return [""] * len(orders)
+    row = {rid: i for i, rid in enumerate(pred.ids)}
+    out: list[str] = []
+    for start in range(0, len(orders), batch_size):
+        chunk = orders[start:start + batch_size]
+        h1 = pred.graph[[row[a] for a, _ in chunk]]
+        h2 = pred.graph[[row[b] for _, b in chunk]]
+        out.extend(model.decoder.generate(h1, h2, num_beams=num_beams))
+    return out
+
+
+@torch.no_grad()
 def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pairs: list, cfg: RunConfig,
                     out: str | Path | None) -> dict:
     """Generate the difference description of every pair that has a reference, and score the
@@ -182,14 +200,8 @@ def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pa
     ``per_category[cat]["text"]`` (added by the caller's metrics dict)."""
     from kept.text_metrics import evaluate_text
 
-    row = {rid: i for i, rid in enumerate(pred.ids)}
-    hyps: dict[str, str] = {}
-    for start in range(0, len(pairs), 32):
-        chunk = pairs[start:start + 32]
-        h1 = pred.graph[[row[p.id_a] for p in chunk]]
-        h2 = pred.graph[[row[p.id_b] for p in chunk]]
-        for p, text in zip(chunk, model.decoder.generate(h1, h2, num_beams=cfg.text.num_beams)):
-            hyps[f"{p.id_a}|{p.id_b}"] = text
+    texts = describe_pairs(model, pred, [(p.id_a, p.id_b) for p in pairs], cfg.text.num_beams)
+    hyps = {f"{p.id_a}|{p.id_b}": text for p, text in zip(pairs, texts)}
     refs = {f"{p.id_a}|{p.id_b}": p.description for p in pairs}
     cats = {f"{p.id_a}|{p.id_b}": dataset.recordings[p.id_a].category for p in pairs}
     scored = evaluate_text(refs, hyps, cats)

@@ -19,7 +19,16 @@ import numpy as np
 from scipy.stats import spearmanr
 
 __all__ = ["spearman", "relative_l2", "relative_l1", "pair_accuracy", "score_metrics", "evaluate_scores",
-           "fisher_z_mean", "best_f1_threshold", "f1_at"]
+           "fisher_z_mean", "best_f1_threshold", "f1_at", "better_of", "TIE_TOLERANCE"]
+
+#: two scores closer than this share of the score range are a tie (``kept compare``, GRPO rows)
+TIE_TOLERANCE = 1e-3
+
+
+def better_of(s1: float, s2: float, score_range: tuple[float, float]) -> int:
+    """1 or 2 for the higher score, 0 when they differ by at most :data:`TIE_TOLERANCE` of the range."""
+    tol = TIE_TOLERANCE * ((score_range[1] - score_range[0]) or 1.0)
+    return 0 if abs(s1 - s2) <= tol else 1 if s1 > s2 else 2
 
 
 def spearman(y_true: Sequence[float], y_pred: Sequence[float]) -> float | None:

@@ -16,13 +16,15 @@ import numpy as np
 from pose.sequence import KeypointSequence
 from pose.skeleton import get_skeleton
 
-__all__ = ["render_frame", "show"]
+__all__ = ["bone_colour", "render_frame", "show"]
 
 _LEFT, _RIGHT, _MID = "#1f77b4", "#d62728", "#555555"
 
 
-def _bone_colour(a: str, b: str) -> str:
-    names = a + b
+def bone_colour(a: str, b: str) -> str:
+    """Colour of the bone between joints a and b: blue on the left side, red on the right, grey
+    in the middle (from the joint names)."""
+    names = (a + b).lower()
     if "left" in names and "right" not in names:
         return _LEFT
     if "right" in names and "left" not in names:
@@ -65,7 +67,7 @@ def render_frame(seq: KeypointSequence, index: int, frame: np.ndarray | None = N
         i, j = skeleton.index(a), skeleton.index(b)
         seg = pts[[i, j]]
         if np.isfinite(seg).all():
-            ax_3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=_bone_colour(a, b), lw=2)
+            ax_3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=bone_colour(a, b), lw=2)
     ax_3d.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=6, color="k")
     for k, setter in enumerate((ax_3d.set_xlim, ax_3d.set_ylim, ax_3d.set_zlim)):
         setter(centre[k] - half, centre[k] + half)
@@ -81,7 +83,7 @@ def render_frame(seq: KeypointSequence, index: int, frame: np.ndarray | None = N
             for a, b in skeleton.edges:
                 i, j = skeleton.index(a), skeleton.index(b)
                 if np.isfinite(p2[[i, j]]).all():
-                    ax_img.plot(p2[[i, j], 0], p2[[i, j], 1], color=_bone_colour(a, b), lw=2)
+                    ax_img.plot(p2[[i, j], 0], p2[[i, j], 1], color=bone_colour(a, b), lw=2)
         ax_img.set_title(seq.source if frame is None else "video")
     return ax_img, ax_3d
 

@@ -56,12 +56,13 @@ from tqdm.auto import tqdm
 from kept.grpo.answer import PairAnswer, format_answer
 from kept.grpo.config import GRPORunConfig, PairDataConfig, grpo_config_to_dict
 from kept.io import atomic_path, atomic_write_json, atomic_write_text
+from kept.evaluate import describe_pairs, predict
+from kept.metrics import better_of
 
 __all__ = ["build_prompt", "reference_answer", "swap_players", "prepare_pairs", "load_rows", "pair_dataset",
            "better_of", "IMAGES_DIR"]
 
 IMAGES_DIR = "images"
-_TOLERANCE = 1e-3  # share of the score range within which two scores are equal
 
 
 def _num(x: float) -> str:
@@ -94,12 +95,6 @@ _PLAYER = re.compile(r"\b(player)(\s*)([12])\b", re.IGNORECASE)
 def swap_players(text: str) -> str:
     """Exchange "Player 1" and "Player 2" (any case) in a free text."""
     return _PLAYER.sub(lambda m: f"{m.group(1)}{m.group(2)}{3 - int(m.group(3))}", text)
-
-
-def better_of(s1: float, s2: float, score_range: tuple[float, float]) -> int:
-    """1 or 2 for the higher score, 0 when they differ by at most 0.1 % of the range."""
-    tol = _TOLERANCE * ((score_range[1] - score_range[0]) or 1.0)
-    return 0 if abs(s1 - s2) <= tol else 1 if s1 > s2 else 2
 
 
 def _action_name(category: str) -> str:
@@ -175,26 +170,8 @@ class _KeyframeWriter:
 
 
 def _kept_outputs(model, bank, ids: list[str], batch_size: int, progress: bool):
-    from kept.evaluate import predict
-
     pred = predict(model, bank, ids, batch_size, progress=progress)
     return pred, {rid: i for i, rid in enumerate(pred.ids)}
-
-
-def _describe(model, pred, row_of: dict, orders: list[tuple[str, str]]) -> list[str]:
-    """KEPT's difference description of each (Player 1, Player 2) order ("" without a decoder)."""
-    import torch
-
-    if model.decoder is None:
-        return [""] * len(orders)
-    out: list[str] = []
-    with torch.no_grad():
-        for start in range(0, len(orders), 32):
-            chunk = orders[start:start + 32]
-            h1 = pred.graph[[row_of[a] for a, _ in chunk]]
-            h2 = pred.graph[[row_of[b] for _, b in chunk]]
-            out.extend(model.decoder.generate(h1, h2))
-    return out
 
 
 def _split_rows(split: str, dataset, model, bank, cfg: PairDataConfig, rng: np.random.Generator,
@@ -214,7 +191,7 @@ def _split_rows(split: str, dataset, model, bank, cfg: PairDataConfig, rng: np.r
         both = split in cfg.both_orders
         orders.extend([(p, False), (p, True)] if both else [(p, bool(rng.random() < cfg.swap_probability))])
     presented = [((p.id_b, p.id_a) if s else (p.id_a, p.id_b)) for p, s in orders]
-    descriptions = _describe(model, pred, row_of, presented)
+    descriptions = describe_pairs(model, pred, presented)
     prompt = build_prompt(cfg, (lo, hi))
     rows = []
     for (pair, swapped), (id_1, id_2), kept_desc in tqdm(list(zip(orders, presented, descriptions)),

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from pose.kinematics import UP_AXES
+from pose.show import bone_colour
 from pose.skeleton import Skeleton
 
 __all__ = ["keyframe_times", "keyframe_indices", "render_skeleton", "video_keyframes", "fit_image"]
 
-_LEFT, _RIGHT, _MID = "#1f77b4", "#d62728", "#555555"
 VIEW_DEGREES = 35.0
 
 
@@ -48,15 +48,6 @@ def keyframe_indices(num_frames: int, n: int) -> np.ndarray:
         returns: (N,) int, in [0, num_frames - 1] (repeats when ``n`` > ``num_frames``)
     """
     return np.clip(np.floor(keyframe_times(num_frames, n)).astype(int), 0, num_frames - 1)
-
-
-def _colour(a: str, b: str) -> str:
-    names = (a + b).lower()
-    if "left" in names and "right" not in names:
-        return _LEFT
-    if "right" in names and "left" not in names:
-        return _RIGHT
-    return _MID
 
 
 def _view(xyz: np.ndarray, up_axis: str) -> np.ndarray:
@@ -103,7 +94,7 @@ def render_skeleton(xyz: np.ndarray, skeleton: Skeleton, frames: np.ndarray, siz
         raise ValueError("cannot draw a recording whose keypoints are all missing")
     lo, hi = finite.min(0), finite.max(0)
     centre, half = (lo + hi) / 2, float((hi - lo).max()) / 2 * 1.1 or 1.0
-    edges = [(skeleton.index(a), skeleton.index(b), _colour(a, b)) for a, b in skeleton.edges]
+    edges = [(skeleton.index(a), skeleton.index(b), bone_colour(a, b)) for a, b in skeleton.edges]
     images = []
     for f in frames:
         fig = Figure(figsize=(size / 100, size / 100), dpi=100, facecolor="white")

@@ -29,7 +29,7 @@ from kept.model.ikg import KeypointGraphNet, candidate_pairs
 from kept.model.layers import MLP, CrossAttention
 from kept.model.score_net import ScoreNet
 from kept.model.search import path_logits, search
-from kept.model.tree import PathSelection, mixture_tokens, path_distribution, select_paths
+from kept.model.tree import PathSelection, gather_paths, mixture_tokens, path_distribution, select_paths
 from pose.skeleton import Skeleton
 
 __all__ = ["KEPT", "KEPTOutput"]
@@ -124,7 +124,7 @@ class KEPT(nn.Module):
         blocks, node_tokens = self.score_net.blocks(x.node_stats, f_v)  # (R, K, B, D), (R, N, B, D)
         logits, paths = self.path_values(blocks)  # (R, L), (R, L, K)
         selection = select_paths(logits, self.cfg.top_k, self.cfg.mixture_temperature, self.training)
-        chosen = paths.gather(1, selection.index[..., None].expand(-1, -1, paths.shape[-1]))  # (R, k, K)
+        chosen = gather_paths(paths, selection.index)  # (R, k, K)
         f_m = mixture_tokens(node_tokens, chosen, selection.weight, self.score_net.segment)  # (R, N, D): f'_M
 
         use_c = commentary is not None and self.cfg.use_commentary

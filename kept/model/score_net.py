@@ -135,17 +135,20 @@ class ScoreNet(nn.Module):
         hidden = self.assign @ pre + first.bias  # (R, T, D) = sum_k pre[k, l_k] + b
         return last(drop(act(hidden))).squeeze(-1)
 
-    def naive_logits(self, node_stats: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+    def naive_logits(self, node_stats: torch.Tensor, visual: torch.Tensor,
+                     paths: torch.Tensor | None = None) -> torch.Tensor:
         """Reference form: attention run once per path on its N tokens. Slow; for tests.
 
         Shapes:
-            returns: (R, T)
+            paths: (L, K) the paths to score (default: all T, :attr:`paths` order)
+            returns: (R, L)
         """
+        paths = self.paths if paths is None else paths
         tokens = self.node_tokens(node_stats)
         kv = self.visual_kv(visual)
         out = []
-        for t in range(self.paths.shape[0]):
-            query = path_tokens(tokens, self.paths[t : t + 1], self.segment)[:, 0]  # (R, N, D)
+        for t in range(paths.shape[0]):
+            query = path_tokens(tokens, paths[t : t + 1], self.segment)[:, 0]  # (R, N, D)
             pooled = self.mhca(query, kv).mean(dim=1)  # (R, D)
             out.append(self.f_r(pooled).squeeze(-1))
         return torch.stack(out, dim=-1)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from kept.model.score_net import ScoreNet
-from kept.model.tree import enumerate_paths
+from kept.model.tree import enumerate_paths, gather_paths
 
 __all__ = [
     "SearchResult",
@@ -140,8 +140,7 @@ def _result(paths: torch.Tensor, logits: torch.Tensor, top_k: int, evaluations: 
     """Top-k of candidate paths (R, L, K) with logits (R, L)."""
     k = min(top_k, logits.shape[-1])
     top, index = logits.topk(k, dim=-1)  # (R, k) sorted descending
-    K = paths.shape[-1]
-    top_paths = paths.gather(1, index[..., None].expand(-1, -1, K))
+    top_paths = gather_paths(paths, index)
     return SearchResult(best=top_paths[:, 0], top_paths=top_paths, top_logits=top, evaluations=evaluations)
 
 
@@ -188,7 +187,7 @@ def beam_search(score_net: ScoreNet, blocks: torch.Tensor, width: int = 8, top_k
             return _result(cand, path_logits(score_net, blocks, cand), top_k, evaluations)
         scores = partial_logits(score_net, blocks, cand)  # (R, L B)
         keep = scores.topk(min(width, L * B), dim=-1).indices  # (R, width)
-        beams = cand.gather(1, keep[..., None].expand(-1, -1, level + 1))
+        beams = gather_paths(cand, keep)
     raise AssertionError("unreachable")
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "PathSelection",
     "select_paths",
     "path_distribution",
+    "gather_paths",
 ]
 
 
@@ -80,6 +81,17 @@ def mixture_tokens(node_tokens: torch.Tensor, paths: torch.Tensor, weight: torch
     marginal = torch.einsum("rl,rlkb->rkb", weight, onehot)  # (R, K, B)
     per_keyframe = marginal[:, segment]  # (R, N, B)
     return torch.einsum("rnb,rnbd->rnd", per_keyframe, node_tokens)
+
+
+def gather_paths(paths: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The paths at ``index`` of each recording's candidate list.
+
+    Shapes:
+        paths: (R, L, K) candidate paths
+        index: (R, k) positions in L
+        returns: (R, k, K)
+    """
+    return paths.gather(1, index[..., None].expand(-1, -1, paths.shape[-1]))
 
 
 def path_distribution(logits: torch.Tensor) -> torch.Tensor:

@@ -1,32 +1,13 @@
 """KEPT with model.search = beam | mcts: same outputs as the exhaustive form where they must agree."""
 
-import numpy as np
 import pytest
 import torch
 
 from kept.config import load_config
-from kept.features import recording_features, stack_features
-from kept.model import KEPT
-from kept.system import KEPTSystem, features_of
-from pose.skeleton import get_skeleton
+from kept.system import features_of
 
-
-def _batch(n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    sk = get_skeleton("coco17")
-    feats = stack_features([recording_features(rng.normal(size=(30, 17, 3)).astype("f4"), sk, 30.0,
-                                               num_keyframes=8, depth=3, segment_samples=4) for _ in range(n)])
-    return sk, {"node_stats": feats.node_stats, "frames": feats.frames, "segments": feats.segments,
-                "target": torch.rand(n), "commentary": torch.randn(n, 384),
-                "has_commentary": torch.ones(n, dtype=torch.bool)}
-
-
-def _system(*overrides):
-    cfg = load_config(overrides=["model.dim=16", "model.heads=2", "model.depth=3", "data.num_keyframes=8",
-                                 "data.segment_samples=4", "model.dropout=0", *overrides])
-    sk, batch = _batch()
-    torch.manual_seed(0)
-    return KEPTSystem(KEPT(sk, cfg.model, 8, 4), cfg), batch
+SEARCH = {"depth": 3, "commentary": (True,)}  # every recording has commentary
+NO_DROPOUT = "model.dropout=0"
 
 
 def _same_weights(a, b):
@@ -34,8 +15,9 @@ def _same_weights(a, b):
 
 
 @pytest.mark.parametrize("search", ["beam", "mcts"])
-def test_search_outputs_and_gradients(search):
-    system, batch = _system(f"model.search={search}", "model.search_top=12", "model.mcts_simulations=60")
+def test_search_outputs_and_gradients(kept_system, search):
+    system, batch = kept_system(NO_DROPOUT, f"model.search={search}", "model.search_top=12",
+                                "model.mcts_simulations=60", **SEARCH)
     out = system(batch)
     assert out.logits.shape == (4, 12) and out.paths.shape == (4, 12, 3) and out.best_path.shape == (4, 3)
     assert torch.all(out.logits[:, :-1] >= out.logits[:, 1:])  # best first
@@ -50,9 +32,9 @@ def test_search_outputs_and_gradients(search):
     assert "_assign" not in dict(system.model.score_net.named_buffers())
 
 
-def test_full_width_beam_equals_exhaustive():
-    exh, batch = _system()
-    beam, _ = _system("model.search=beam", "model.beam_width=16", "model.search_top=64")
+def test_full_width_beam_equals_exhaustive(kept_system):
+    exh, batch = kept_system(NO_DROPOUT, **SEARCH)
+    beam, _ = kept_system(NO_DROPOUT, "model.search=beam", "model.beam_width=16", "model.search_top=64", **SEARCH)
     _same_weights(exh, beam)
     exh.eval(), beam.eval()
     x = features_of(batch)
@@ -67,9 +49,9 @@ def test_full_width_beam_equals_exhaustive():
     assert pa.shape == (2, 128) and torch.allclose(pa.sum(-1), torch.ones(2))
 
 
-def test_training_mixture_under_search_matches_exhaustive_top_k():
-    exh, batch = _system()
-    beam, _ = _system("model.search=beam", "model.beam_width=16")
+def test_training_mixture_under_search_matches_exhaustive_top_k(kept_system):
+    exh, batch = kept_system(NO_DROPOUT, **SEARCH)
+    beam, _ = kept_system(NO_DROPOUT, "model.search=beam", "model.beam_width=16", **SEARCH)
     _same_weights(exh, beam)
     a, b = exh(batch), beam(batch)  # training mode: top-8 mixture
     assert torch.allclose(a.score, b.score, atol=1e-6)
