@@ -57,6 +57,17 @@ ABLATIONS: dict[str, tuple[str, dict]] = {
     "depth3": ("depth K=3", {"model": {"depth": 3}}),
     "depth5": ("depth K=5", {"model": {"depth": 5}}),
     "depth6": ("depth K=6", {"model": {"depth": 6}}),
+    # this project's decisions on top of the paper (README "Decisions"), each removed alone,
+    # and the paper's reading with all of them removed (configs/paper.yaml)
+    "no_stats": ("w/o statistics branch (and path teacher)", {"model": {"stats_branch": False}, "loss": {"path": 0.0}}),
+    "no_rank": ("w/o L_rank", {"loss": {"rank": 0.0}}),
+    "no_path": ("w/o path teacher L_path", {"loss": {"path": 0.0}}),
+    "no_subject_val": ("val not held out by subject", {"data": {"val_by_subject": False}}),
+    "keep_last": ("last epoch instead of best val", {"train": {"keep": "last"}}),
+    "paper": ("paper's reading (configs/paper.yaml)", {"model": {"stats_branch": False},
+                                                     "loss": {"rank": 0.0, "path": 0.0},
+                                                     "data": {"val_by_subject": False},
+                                                     "train": {"keep": "last"}}),
 }
 
 SCORE_COLUMNS = [("spearman", "rho ↑"), ("r_l2_x100", "R-l2 x100 ↓"), ("pair_accuracy", "pair acc ↑")]

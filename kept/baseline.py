@@ -1,11 +1,18 @@
-"""A hand-crafted-feature ridge baseline for score regression.
+"""Classical baselines for score regression, and the ceiling of data that ships its faults.
 
-Features are global statistics only (no temporal segments): for every node-type joint its
-interior angle ``a`` (METHOD.md section 3) and for every joint its speed ``v`` in normalised
-units per second, each summarised by mean, standard deviation, minimum and maximum over the
-whole recording. A ridge regression (regularisation strength chosen by cross-validation) on the
-standardised features predicts the score. This is the bar that the KEPT model should clear: it
-sees how far and how fast joints move, but not *when* in the action they do it.
+- ``ridge``: global statistics only (no temporal segments): for every node-type joint its
+  interior angle ``a`` (METHOD.md section 3) and for every joint its speed ``v`` in normalised
+  units per second, each summarised by mean, standard deviation, minimum and maximum over the
+  whole recording; one ridge regression (regularisation strength chosen by cross-validation) on
+  the standardised features for all categories. It sees how far and how fast joints move, but
+  not *when* in the action they do it.
+- ``segment_ridge``: the time-aware peer: per temporal segment (K equal time spans, K = the
+  model's depth) and node-type joint, the mean, std, min and max of its angle and the mean and
+  max of its speed (:func:`kept.features.block_statistics`), one ridge regression *per category*
+  (the strongest classical model on the demo data among those we measured).
+- ``ceiling`` (only when the dataset has ``faults.json``, as the demo data does): one linear fit
+  per category of the score on the *true* fault magnitudes (one feature per fault kind). It
+  shows how much of the score the faults explain, i.e. the headroom above the baselines.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ import numpy as np
 from pose.kinematics import fill_missing, joint_angles, joint_speeds, normalize_positions
 from pose.skeleton import Skeleton
 
-__all__ = ["handcrafted_features", "ridge_baseline", "evaluate_baseline", "retrieval_descriptions",
-           "evaluate_retrieval_text"]
+__all__ = ["handcrafted_features", "segment_features", "ridge_baseline", "per_category_ridge",
+           "evaluate_baseline", "evaluate_baselines", "retrieval_descriptions", "evaluate_retrieval_text",
+           "BASELINES"]
+
+#: The score baselines of :func:`evaluate_baselines`, in report order.
+BASELINES = ("ridge", "segment_ridge", "ceiling")
 
 
 def _stats(x: np.ndarray) -> np.ndarray:
@@ -52,6 +63,44 @@ def handcrafted_features(
     ang = joint_angles(filled, skeleton, joints, up_axis)  # (F, A)
     speed = joint_speeds(normalize_positions(filled), fps)  # (F, P)
     return np.concatenate([_stats(ang), _stats(speed)])
+
+
+def segment_features(xyz: np.ndarray, skeleton: Skeleton, fps: float, up_axis: str = "y",
+                     depth: int = 4) -> np.ndarray:
+    """Per-segment angle and speed statistics of every node-type joint (the block statistics
+    of KEPT's statistics branch, flattened).
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (K B 6 J,) float64
+    """
+    from kept.features import block_statistics
+    from pose.kinematics import node_kinematics
+
+    return block_statistics(node_kinematics(fill_missing(xyz), skeleton, fps, up_axis), depth).reshape(-1)
+
+
+def per_category_ridge(train_X: np.ndarray, train_y: np.ndarray, train_cat: Sequence[str],
+                       test_X: np.ndarray, test_cat: Sequence[str],
+                       alphas: Sequence[float] = tuple(np.logspace(-1, 4, 11))) -> np.ndarray:
+    """One :func:`ridge_baseline` per category; a test category unseen in training gets the
+    global fit.
+
+    Shapes:
+        train_X: (N, D); train_y: (N,); test_X: (M, D); returns: (M,)
+    """
+    train_cat, test_cat = np.asarray(train_cat), np.asarray(test_cat)
+    out = np.zeros(len(test_X))
+    fallback = None
+    for c in np.unique(test_cat):
+        te = test_cat == c
+        tr = train_cat == c
+        if tr.sum() >= 3:
+            out[te] = ridge_baseline(train_X[tr], train_y[tr], test_X[te], alphas)
+        else:
+            fallback = ridge_baseline(train_X, train_y, test_X, alphas) if fallback is None else fallback
+            out[te] = fallback[te]
+    return out
 
 
 def ridge_baseline(
@@ -95,8 +144,10 @@ def ridge_baseline(
 def evaluate_baseline(dataset, split: str = "test", progress: bool = True) -> dict:
     """Fit :func:`ridge_baseline` on the train split of a dataset and score ``split``.
 
-    One ridge model for all categories, trained on the train recordings (val held out as by
-    :func:`kept.data.folder.load_dataset`), evaluated with the same metrics code as KEPT.
+    One ridge model for all categories, trained on the train and val recordings when ``split``
+    is test (the ridge chooses its own strength by cross-validation, so it needs no val split;
+    KEPT's statistics branch is refitted on the same recordings), on train alone when ``split``
+    is val; evaluated with the same metrics code as KEPT.
 
     Args:
         dataset: a :class:`kept.data.folder.KeypointDataset`.
@@ -109,7 +160,8 @@ def evaluate_baseline(dataset, split: str = "test", progress: bool = True) -> di
 
     from kept.metrics import evaluate_scores
 
-    train_ids, eval_ids = dataset.ids("train"), dataset.ids(split)
+    train_ids = dataset.ids("train") + (dataset.ids("val") if split == "test" else [])
+    eval_ids = dataset.ids(split)
     if not train_ids or not eval_ids:
         raise ValueError(f"{dataset.root}: the baseline needs train and {split} recordings")
 
@@ -126,6 +178,59 @@ def evaluate_baseline(dataset, split: str = "test", progress: bool = True) -> di
                               [(p.id_a, p.id_b) for p in dataset.pairs_in(split)], dataset.score_range)
     metrics["split"] = split
     return metrics
+
+
+def evaluate_baselines(dataset, split: str = "test", depth: int = 4, progress: bool = True) -> dict:
+    """All score baselines of the module docstring on one split, fitted as
+    :func:`evaluate_baseline` (train + val for the test split).
+
+    Returns:
+        name -> the ``metrics.json`` layout of :func:`kept.metrics.evaluate_scores`, for
+        ``ridge``, ``segment_ridge`` and (with ``faults.json``) ``ceiling``.
+    """
+    import json
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from kept.metrics import evaluate_scores
+
+    train_ids = dataset.ids("train") + (dataset.ids("val") if split == "test" else [])
+    eval_ids = dataset.ids(split)
+    if not train_ids or not eval_ids:
+        raise ValueError(f"{dataset.root}: the baselines need train and {split} recordings")
+    rec = dataset.recordings
+    y = np.array([rec[i].score for i in train_ids])
+    cat_tr, cat_ev = [rec[i].category for i in train_ids], [rec[i].category for i in eval_ids]
+
+    def evaluate(pred: np.ndarray) -> dict:
+        m = evaluate_scores({i: rec[i].category for i in eval_ids}, {i: rec[i].score for i in eval_ids},
+                            dict(zip(eval_ids, pred.tolist())),
+                            [(p.id_a, p.id_b) for p in dataset.pairs_in(split)], dataset.score_range)
+        m["split"] = split
+        return m
+
+    out = {"ridge": evaluate_baseline(dataset, split, progress)}
+    seg = {i: segment_features(dataset.keypoints(i), dataset.skeleton, dataset.fps, dataset.up_axis, depth)
+           for i in tqdm(train_ids + eval_ids, desc="segment features", disable=not progress, leave=False)}
+    out["segment_ridge"] = evaluate(per_category_ridge(np.stack([seg[i] for i in train_ids]), y, cat_tr,
+                                                       np.stack([seg[i] for i in eval_ids]), cat_ev))
+    faults_file = Path(dataset.root) / "faults.json"
+    if faults_file.is_file():
+        faults = json.loads(faults_file.read_text())
+        kinds = sorted({f["kind"] for i in train_ids + eval_ids for f in faults.get(i, [])})
+        pos = {k: j for j, k in enumerate(kinds)}
+
+        def fault_vector(rid: str) -> np.ndarray:
+            v = np.zeros(len(kinds))
+            for f in faults.get(rid, []):
+                v[pos[f["kind"]]] += float(f.get("magnitude", 1.0))
+            return v
+
+        out["ceiling"] = evaluate(per_category_ridge(
+            np.stack([fault_vector(i) for i in train_ids]), y, cat_tr,
+            np.stack([fault_vector(i) for i in eval_ids]), cat_ev, alphas=(1e-3, 1e-2, 0.1, 1.0)))
+    return out
 
 
 def retrieval_descriptions(dataset, split: str = "test", progress: bool = True) -> dict[tuple[str, str], str]:

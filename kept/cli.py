@@ -353,13 +353,17 @@ def model_skeleton(saved: dict):
 
 
 def _baseline(args) -> None:
-    from kept.baseline import evaluate_baseline
     from kept.data.datamodule import load_configured_dataset
     from kept.io import atomic_write_json
 
+    from kept.baseline import evaluate_baselines
+
     cfg = _config(args, [])
     dataset = load_configured_dataset(cfg, seed=args.seed)
-    metrics = evaluate_baseline(dataset, split=args.split)
+    baselines = evaluate_baselines(dataset, split=args.split, depth=cfg.model.depth)
+    metrics = dict(baselines["ridge"])
+    metrics["baselines"] = {name: {"score": m["score"], "per_category": m["per_category"]}
+                            for name, m in baselines.items()}
     if any((p.description or "").strip() for p in dataset.pairs_in(args.split)):
         from kept.baseline import evaluate_retrieval_text
 
@@ -370,6 +374,11 @@ def _baseline(args) -> None:
     if args.out:
         atomic_write_json(args.out, metrics)
     _print_metrics(metrics)
+    print("\nbaseline          rho     R-l2x100  pair acc")
+    for name, m in metrics["baselines"].items():
+        sc = m["score"]
+        fmt = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
+        print(f"{name:15s} {fmt(sc['spearman'])}   {fmt(sc['r_l2_x100'])}   {fmt(sc['pair_accuracy'])}")
 
 
 def _pose(args) -> None:

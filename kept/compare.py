@@ -42,6 +42,21 @@ class Recording:
     name: str
     xyz: np.ndarray
     fps: float
+    category: str | None = None  #: the recording's category when it comes from a dataset
+
+
+def _dataset_category(root: str | Path, rid: str) -> str | None:
+    """The category of recording ``rid`` in the samples.csv of dataset ``root`` (None if absent)."""
+    import csv
+
+    path = Path(root) / "samples.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("id") == rid:
+                return row.get("category") or None
+    return None
 
 
 def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str | None = None,
@@ -59,9 +74,11 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
     from pose.extractors import make_extractor
 
     path = Path(spec)
+    category = None
     if "::" in spec or (not path.exists() and dataset_root and (Path(dataset_root) / "keypoints" / f"{spec}.npy").exists()):
         target = spec if "::" in spec else f"{dataset_root}::{spec}"
         seq = make_extractor("file").extract(target)
+        category = _dataset_category(*target.rsplit("::", 1))
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         from kept.data.datamodule import default_cache_dir
         from pose.batch import cached_extract
@@ -92,15 +109,20 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
         raise ValueError(f"{spec}: a recording needs at least 2 frames, got {xyz.shape[0]}")
     if not np.isfinite(xyz).any():
         raise ValueError(f"{spec}: every keypoint is NaN; nothing to compare")
-    return Recording(name=Path(spec.split("::")[-1]).stem, xyz=xyz, fps=float(seq.fps))
+    return Recording(name=Path(spec.split("::")[-1]).stem, xyz=xyz, fps=float(seq.fps),
+                     category=category)
 
 
 @torch.no_grad()
 def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[float, float],
-            a: Recording, b: Recording, up_axis: str = "y", top: int = 10, max_edges: int = 15) -> dict:
+            a: Recording, b: Recording, up_axis: str = "y", top: int = 10, max_edges: int = 15,
+            category: str | None = None) -> dict:
     """Score two recordings and collect the evidence for the report.
 
     Args:
+        category: the sub-activity of both recordings, for the statistics branch's
+            per-category model (default: each recording's own ``category``; the global model
+            when neither is known).
         top: how many of the best paths to report per recording.
         max_edges: how many implicit-graph edges (the strongest, by mean weight) to report.
 
@@ -116,7 +138,9 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         feats.append(recording_features(xyz, skeleton, rec.fps, num_keyframes=cfg.data.num_keyframes,
                                         depth=cfg.model.depth, segment_samples=cfg.data.segment_samples,
                                         up_axis=up_axis))
-    out = model(stack_features(feats))
+    cats = [category or rec.category for rec in (a, b)]
+    index = model.stats.index_of(cats) if model.stats is not None else None
+    out = model(stack_features(feats), category=index)
     lo, hi = score_range
     scores = (out.score.numpy() * (hi - lo) + lo).tolist()
     K = cfg.model.depth

@@ -58,6 +58,9 @@ class DataConfig:
     max_pairs_per_epoch: Optional[int] = 640
     canonical_facing: bool = True  #: rotate each recording to face one way (skeletons with ``facing``)
     augment_yaw: float = 20.0  #: training: rotate about the up axis by up to +- this (degrees; 0: off)
+    #: hold val out by subject (samples.csv ``subject``) so that no val person is in train;
+    #: false, or no subjects: per category at random
+    val_by_subject: bool = True
 
 
 @dataclass
@@ -83,6 +86,16 @@ class ModelConfig:
     #: ``top_k`` of them and the KL compares the pair's distributions over both recordings' paths
     search_top: int = 32
     sentence_encoder: Optional[str] = None  #: path or hub id; default: bundled all-MiniLM-L6-v2
+    #: a frozen per-category ridge on the block statistics of every (segment, node) adds its
+    #: score to the network's (which learns the residual) and teaches the path values
+    #: (kept/model/stats_branch.py); false: the paper's score head alone
+    stats_branch: bool = True
+    #: weight w of the network's score next to the statistics branch's at inference; null:
+    #: chosen on the validation split from 0, 0.25, 0.5, 0.75, 1 (rho, ties to the larger w)
+    net_weight: Optional[float] = None
+    #: once val has chosen the epoch and w, refit the statistics branch on train + val (closed
+    #: form, so more recordings cost nothing; the classical baselines fit on the same ones)
+    stats_refit: bool = True
 
 
 @dataclass
@@ -93,13 +106,20 @@ class LossConfig:
     text: float = 0.5  #: a2, weight of L_comment + L_ce (text branch, METHOD.md section 7)
     kl: float = 0.1  #: a3
     kl_symmetric: bool = True  #: mean of both KL directions (False: KL(p1 || p2) only)
+    #: pair term: squared error of the predicted score difference of the two recordings
+    #: against the true one (CoRe's relative regression), in normalised units
+    rank: float = 1.0
+    #: path values taught by the statistics branch: cross-entropy of softmax(Q logits) against
+    #: the softmax of the penalty each path watches (needs model.stats_branch)
+    path: float = 1.0
+    path_temperature: float = 0.5  #: temperature of the path teacher's softmax (standardised penalties)
 
 
 @dataclass
 class TrainConfig:
     """The Lightning trainer and the optimiser."""
 
-    max_epochs: int = 30
+    max_epochs: int = 20
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
@@ -110,6 +130,9 @@ class TrainConfig:
     gradient_clip: float = 1.0
     progress_bar: bool = True
     eval_batch_size: int = 64  #: recordings per batch at evaluation
+    #: which epoch's weights become model.pt: ``best`` (highest val rho; the last epoch when
+    #: there is no val split) or ``last``
+    keep: str = "best"
 
 
 DEFAULT_PROMPT = "Please generate the action difference between Player 1 and Player 2 given their respective videos."
@@ -220,6 +243,15 @@ def _check(cfg: RunConfig) -> None:
                          f"{cfg.model.beam_width}, {cfg.model.mcts_simulations}, {cfg.model.search_top}")
     if cfg.model.top_k < 1:
         raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
+    if cfg.train.keep not in ("best", "last"):
+        raise ValueError(f"train.keep must be 'best' or 'last', got '{cfg.train.keep}'")
+    if cfg.model.net_weight is not None and cfg.model.net_weight < 0:
+        raise ValueError(f"model.net_weight must be >= 0 or null (chosen on val), got {cfg.model.net_weight}")
+    if cfg.loss.path > 0 and not cfg.model.stats_branch:
+        raise ValueError("loss.path > 0 needs model.stats_branch=true (the statistics branch teaches the "
+                         "path values); set loss.path=0 for a model without it")
+    if cfg.loss.path_temperature <= 0:
+        raise ValueError(f"loss.path_temperature must be > 0, got {cfg.loss.path_temperature}")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ValueError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
 

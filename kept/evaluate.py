@@ -5,6 +5,7 @@
     {"score": {"spearman", "r_l2_x100", "r_l1_x100", "pair_accuracy"},
      "per_category": {name: {same keys}}, "n_recordings", "n_pairs", "split",
      "paths": {...},          # only when the dataset ships true fault annotations (faults.json)
+     "path_values": {"q_gap_1_10", "distinct_best", "n"},  # how separated and how varied l* is
      "f1": {error_type: F1}, "f1_threshold": t}   # only for binary error labels (FitnessAQA)
 
 Scores are reported in the dataset's units. :func:`evaluate_model` also returns the predicted
@@ -34,7 +35,8 @@ from kept.model import KEPT
 from kept.model.tree import gather_paths
 from kept.system import features_of
 
-__all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement", "cross_validation_metrics",
+__all__ = ["Predictions", "predict", "evaluate_model", "fault_path_agreement", "path_value_summary",
+           "cross_validation_metrics",
            "without_predictions"]
 
 
@@ -47,6 +49,9 @@ class Predictions:
         best_path: (R, K) node index per level of the selected path l*
         top_paths: (R, k, K) the k best candidate paths, best first (k = ``top`` of :func:`predict`)
         top_q: (R, k) their values Q = sigmoid(logit)
+        net_score, stats_score: (R,) the network's and the statistics branch's parts of the
+            score (``stats_score`` None without the branch)
+        contrib: (R, K, B) the statistics branch's block contributions, or None
     """
 
     ids: list[str]
@@ -55,6 +60,9 @@ class Predictions:
     top_paths: np.ndarray
     top_q: np.ndarray
     graph: torch.Tensor | None = None  #: (R, P, D) H, the mean over segments (for the decoder)
+    net_score: np.ndarray | None = None
+    stats_score: np.ndarray | None = None
+    contrib: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -67,10 +75,15 @@ def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64
     """
     model.eval()
     device = next(model.parameters()).device
-    scores, paths, tops, qs, graphs = [], [], [], [], []
+    scores, paths, tops, qs, graphs, nets, stats, contribs = [], [], [], [], [], [], [], []
     for start in tqdm(range(0, len(ids), batch_size), desc="predict", disable=not progress, leave=False):
         batch = bank.batch(bank.rows(ids[start : start + batch_size]))
-        out = model(features_of(batch).to(device))
+        category = _category_index(model, bank, batch["category"]).to(device)
+        out = model(features_of(batch).to(device), category=category)
+        nets.append(out.net_score.cpu())
+        if out.stats_score is not None:
+            stats.append(out.stats_score.cpu())
+            contribs.append(out.contrib.cpu())
         scores.append(out.score.cpu())
         paths.append(out.best_path.cpu())
         logit, index = out.logits.topk(min(top, out.logits.shape[-1]), dim=-1)  # (R, k)
@@ -81,7 +94,17 @@ def predict(model: KEPT, bank: FeatureBank, ids: list[str], batch_size: int = 64
         K = model.cfg.depth
         return Predictions([], np.zeros(0), np.zeros((0, K), int), np.zeros((0, 0, K), int), np.zeros((0, 0)))
     return Predictions(ids, torch.cat(scores).numpy(), torch.cat(paths).numpy(), torch.cat(tops).numpy(),
-                       torch.cat(qs).numpy(), torch.cat(graphs))
+                       torch.cat(qs).numpy(), torch.cat(graphs), torch.cat(nets).numpy(),
+                       torch.cat(stats).numpy() if stats else None, torch.cat(contribs).numpy() if contribs else None)
+
+
+def _category_index(model: KEPT, bank: FeatureBank, category: torch.Tensor) -> torch.Tensor:
+    """The bank's category indices mapped to the model's statistics branch (-1 where the branch
+    was not fitted on a category, or without the branch). Shapes: (R,) -> (R,)"""
+    if model.stats is None:
+        return torch.full_like(category, -1)
+    names = [bank.categories[int(c)] for c in category]
+    return model.stats.index_of(names)
 
 
 def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, list[dict]],
@@ -113,6 +136,16 @@ def fault_path_agreement(best_path: dict[str, np.ndarray], faults: dict[str, lis
     if not hits:
         return {"hit_rate": None, "chance_rate": None, "n": 0}
     return {"hit_rate": float(np.mean(hits)), "chance_rate": float(np.mean(chance)), "n": len(hits)}
+
+
+def path_value_summary(pred: Predictions) -> dict:
+    """How decided the path values are: the mean gap in Q between l* and the 10th best path
+    (``q_gap_1_10``; the last kept path if fewer), and how many distinct l* the recordings select."""
+    if len(pred.ids) == 0 or pred.top_q.size == 0:
+        return {"q_gap_1_10": None, "distinct_best": 0, "n": 0}
+    gap = pred.top_q[:, 0] - pred.top_q[:, min(9, pred.top_q.shape[1] - 1)]
+    return {"q_gap_1_10": float(np.mean(gap)), "distinct_best": len({tuple(p) for p in pred.best_path.tolist()}),
+            "n": len(pred.ids)}
 
 
 def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split: str = "test",
@@ -157,6 +190,7 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
             metrics["per_category"][cat]["text"] = text
     if dataset.meta.get("labels") == "binary":
         metrics.update(_error_detection(model, bank, dataset, cfg, ids, pred.score))
+    metrics["path_values"] = path_value_summary(pred)
     faults_file = Path(dataset.root) / "faults.json"
     if faults_file.exists():
         faults = json.loads(faults_file.read_text())

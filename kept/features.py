@@ -1,7 +1,8 @@
 """From a keypoint sequence to the model's inputs: keyframes, node statistics, segment trajectories.
 
 Shapes glossary: F frames, P joints, N keyframes, B node types, J joints per node type,
-h = 5 J node-statistic size, K segments (tree depth), S samples per segment trajectory.
+h = 5 J node-statistic size, K segments (tree depth), S samples per segment trajectory,
+g = 6 J block-statistic size.
 
 Time is sampled, not frames: keyframe n sits at the centre of the n-th of N equal time bins of
 the recording, and segment k covers the k-th of K equal time spans (METHOD.md section 4), so
@@ -26,10 +27,19 @@ __all__ = [
     "stack_features",
     "rotate_about_up",
     "prepare_keypoints",
+    "block_statistics",
+    "BLOCK_STATS",
 ]
 
 #: Channels per joint in ``frames`` and per sample in ``segments``: x, y, z, speed.
 JOINT_CHANNELS = 4
+
+#: Statistics per joint in ``block_stats``, in order (angles as angle / pi, speeds in
+#: normalised units per second).
+BLOCK_STATS = ("angle_mean", "angle_std", "angle_min", "angle_max", "speed_mean", "speed_max")
+
+#: Samples per segment from which the block statistics are taken.
+_BLOCK_SAMPLES = 16
 
 
 @dataclass
@@ -40,18 +50,25 @@ class RecordingFeatures:
         node_stats: (N, B, h) node kinematics [a, v, x, y, z] per joint of each node type
         frames: (N, P, 4) normalised position and speed of every joint at the keyframes
         segments: (K, P, 4 S) every joint's trajectory (position, speed) over each segment
+        block_stats: (K, B, g) summary statistics of each node type's joints in each segment
+            (:func:`block_statistics`), the input of the statistics branch; None when not computed
     """
 
     node_stats: torch.Tensor
     frames: torch.Tensor
     segments: torch.Tensor
+    block_stats: torch.Tensor | None = None
+
+    def _map(self, fn) -> "RecordingFeatures":
+        return RecordingFeatures(fn(self.node_stats), fn(self.frames), fn(self.segments),
+                                 None if self.block_stats is None else fn(self.block_stats))
 
     def to(self, device: torch.device | str) -> "RecordingFeatures":
-        return RecordingFeatures(*(t.to(device) for t in (self.node_stats, self.frames, self.segments)))
+        return self._map(lambda t: t.to(device))
 
     def index(self, idx: torch.Tensor | list[int]) -> "RecordingFeatures":
         """Select recordings from a batched instance along the batch dimension."""
-        return RecordingFeatures(self.node_stats[idx], self.frames[idx], self.segments[idx])
+        return self._map(lambda t: t[idx])
 
     def __len__(self) -> int:
         return self.node_stats.shape[0]
@@ -119,6 +136,7 @@ def recording_features(
         raise ValueError(f"a recording needs at least 2 frames to measure speed, got {xyz.shape[0]}")
     filled = fill_missing(xyz)  # once: node_kinematics finds nothing left to fill
     stats = node_kinematics(filled, skeleton, fps, up_axis)  # (F, B, h)
+    blocks = block_statistics(stats, depth)  # (K, B, g)
     norm = normalize_positions(filled)  # (F, P, 3)
     per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
 
@@ -131,15 +149,45 @@ def recording_features(
         node_stats=torch.as_tensor(resample(stats, key_t), dtype=torch.float32),
         frames=torch.as_tensor(resample(per_joint, key_t), dtype=torch.float32),
         segments=torch.as_tensor(seg, dtype=torch.float32),
+        block_stats=torch.as_tensor(blocks, dtype=torch.float32),
     )
+
+
+def block_statistics(node_stats: np.ndarray, depth: int) -> np.ndarray:
+    """Per segment and node type: mean, std, min and max of each joint's angle, and mean and max
+    of its speed (:data:`BLOCK_STATS`), over the segment's time span.
+
+    These are the time-aware hand-made statistics of the classical AQA baselines, per
+    (segment, node) block of the keypoint-guided tree, so that a linear model on them decomposes
+    exactly into one contribution per block. Each segment is resampled at 16 evenly spaced
+    times, so recordings of any length and frame rate give the same statistics.
+
+    Args:
+        node_stats: per-frame node kinematics from :func:`pose.kinematics.node_kinematics`
+            ([a, v, x, y, z] per joint, zero-padded).
+        depth: K.
+
+    Shapes:
+        node_stats: (F, B, 5 J)
+        returns: (K, B, 6 J)
+    """
+    F, B, h = node_stats.shape
+    J = h // 5
+    t = (np.arange(depth)[:, None] + (np.arange(_BLOCK_SAMPLES)[None] + 0.5) / _BLOCK_SAMPLES) / depth
+    x = resample(node_stats, t.reshape(-1)).reshape(depth, _BLOCK_SAMPLES, B, J, 5)
+    a, v = x[..., 0], x[..., 1]  # (K, S, B, J)
+    out = np.stack([a.mean(1), a.std(1), a.min(1), a.max(1), v.mean(1), v.max(1)], axis=-1)  # (K, B, J, 6)
+    return out.reshape(depth, B, J * len(BLOCK_STATS))
 
 
 def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:
     """Stack single recordings into a batch (leading dimension R)."""
+    blocks = [f.block_stats for f in items]
     return RecordingFeatures(
         node_stats=torch.stack([f.node_stats for f in items]),
         frames=torch.stack([f.frames for f in items]),
         segments=torch.stack([f.segments for f in items]),
+        block_stats=torch.stack(blocks) if all(b is not None for b in blocks) else None,
     )
 
 

@@ -10,6 +10,18 @@ surrogate of the decoder. L_score is the squared error on scores normalised to [
 L_semantic is averaged over the recordings that have commentary; L_KL compares the path
 distributions of the two recordings of each pair. The model itself is a plain ``nn.Module``
 handed in ready-built.
+
+Two terms are *decisions* of this project on top of the paper (each 0 in ``configs/paper.yaml``):
+
+    + a_rank L_rank + a_path L_path
+
+- L_rank (``loss.rank``): the squared error of the pair's predicted score difference against
+  the true one, ((s_a - s_b) - (y_a - y_b))^2, CoRe's relative regression: pair order is what
+  the task is judged on, and the difference cancels what the two recordings share.
+- L_path (``loss.path``): with the statistics branch, the path values learn to rank paths by
+  the score penalty they watch, -sum_k c[k, l_k] (:func:`kept.model.stats_branch.path_targets`):
+  cross-entropy of softmax(Q logits) against that teacher over the candidate paths. Without it
+  nothing tells Q where a performance loses its score.
 """
 
 from __future__ import annotations
@@ -24,13 +36,14 @@ from kept.features import RecordingFeatures
 from kept.losses import masked_mean, path_kl
 from kept.metrics import spearman
 from kept.model import KEPT, KEPTOutput
+from kept.model.stats_branch import path_targets
 
 __all__ = ["KEPTSystem", "features_of"]
 
 
 def features_of(batch: dict[str, torch.Tensor]) -> RecordingFeatures:
     """The model inputs inside a batch dict."""
-    return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"])
+    return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"], batch.get("block_stats"))
 
 
 class KEPTSystem(L.LightningModule):
@@ -53,7 +66,7 @@ class KEPTSystem(L.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> KEPTOutput:
         commentary = batch["commentary"] if bool(batch["has_commentary"].any()) else None
-        return self.model(features_of(batch), commentary)
+        return self.model(features_of(batch), commentary, batch.get("category"), batch.get("prior"))
 
     def losses(self, batch: dict[str, torch.Tensor], out: KEPTOutput) -> dict[str, torch.Tensor]:
         """Every loss term and the weighted total for a pair batch."""
@@ -65,6 +78,16 @@ class KEPTSystem(L.LightningModule):
         kl = path_kl(*self.model.pair_distributions(out), w.kl_symmetric)
         total = score + w.semantic * semantic + w.kl * kl
         parts = {"score": score, "semantic": semantic, "kl": kl}
+        if w.rank > 0:
+            y = batch["target"]
+            rank = F.mse_loss(out.score[:half] - out.score[half:], y[:half] - y[half:])
+            total = total + w.rank * rank
+            parts["rank"] = rank
+        if w.path > 0 and out.contrib is not None:
+            teacher = path_targets(out.contrib.detach(), out.paths, w.path_temperature)  # (R, L)
+            path = -(teacher * torch.log_softmax(out.logits, dim=-1)).sum(-1).mean()
+            total = total + w.path * path
+            parts["path"] = path
         decoder = self.model.decoder
         if decoder is not None and "has_desc" in batch and bool(batch["has_desc"].any()):
             m = batch["has_desc"].clone()
@@ -97,7 +120,7 @@ class KEPTSystem(L.LightningModule):
         return parts["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self.model(features_of(batch))
+        out = self.model(features_of(batch), category=batch.get("category"))
         self.log("val/score_mse", F.mse_loss(out.score, batch["target"]), batch_size=len(out.score),
                  prog_bar=True, sync_dist=True)
         self._val_pred.append(out.score.detach().cpu())

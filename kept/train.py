@@ -4,8 +4,10 @@ A run directory holds::
 
     config.yaml            the full config of the run
     checkpoints/last.ckpt  Lightning checkpoint after every epoch (for --resume)
+    checkpoints/best.ckpt  the epoch with the highest val rho (``train.keep=best``)
     logs/metrics.csv       losses per epoch (Lightning's CSVLogger; logs/resume-N/ after a resume)
-    model.pt               the final model, decoder included (loaded by ``kept eval --checkpoint RUN_DIR``)
+    model.pt               the kept model (best val epoch, or the last with ``train.keep=last``),
+                           decoder included (loaded by ``kept eval --checkpoint RUN_DIR``)
     metrics.json           test metrics at the end
     predictions.csv        per test recording: true and predicted score, selected path
 
@@ -37,6 +39,9 @@ __all__ = ["AtomicCheckpointIO", "build_model", "build_system", "train", "train_
 
 MODEL_FILE = "model.pt"
 LAST_CKPT = "checkpoints/last.ckpt"
+BEST_CKPT = "checkpoints/best.ckpt"
+#: candidate weights of the network's score next to the statistics branch (``model.net_weight=null``)
+NET_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -47,9 +52,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
-def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384) -> KEPT:
+def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384,
+                categories: tuple[str, ...] | list[str] = ()) -> KEPT:
     """The KEPT model of a config (the default keypoint visual encoder)."""
-    return KEPT(skeleton, cfg.model, cfg.data.num_keyframes, cfg.data.segment_samples, commentary_dim)
+    return KEPT(skeleton, cfg.model, cfg.data.num_keyframes, cfg.data.segment_samples, commentary_dim,
+                categories=categories)
+
+
+def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = ("train",)) -> None:
+    """Fit the statistics branch on the recordings of ``splits`` in closed form and hand the
+    data module its out-of-fold predictions, which training batches carry as ``prior``."""
+    bank = dm.bank
+    rows = bank.rows([i for s in splits for i in dm.dataset.ids(s)])
+    oof = model.stats.fit(bank.features.block_stats[rows], bank.target[rows], bank.category[rows],
+                          seed=dm.cfg.train.seed)
+    bank.set_prior(rows, oof)
 
 
 def build_text_branch(cfg: RunConfig) -> tuple[DifferenceDecoder, torch.nn.Module]:
@@ -69,7 +86,9 @@ def build_system(cfg: RunConfig) -> tuple[KEPTSystem, PairDataModule]:
     dm = PairDataModule(cfg)
     dm.prepare_data()
     dm.setup("fit")
-    model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim)
+    model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim, dm.bank.categories)
+    if model.stats is not None:
+        fit_stats_branch(model, dm)
     encoder = None
     if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
         model.decoder, encoder = build_text_branch(cfg)
@@ -87,6 +106,7 @@ def save_model(model: KEPT, cfg: RunConfig, skeleton: Skeleton, dataset_info: di
         "commentary_dim": model.alignment.f_c.in_features,
         "dataset": dataset_info,
         "has_decoder": model.decoder is not None,
+        "categories": list(model.stats.categories) if model.stats is not None else [],
         "state_dict": model.state_dict(),
     }, path)
 
@@ -109,7 +129,7 @@ def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
         raise ValueError(f"{path} is not a kept model file (format {saved.get('format')!r})")
     cfg = load_config(base=saved["config"])
     skeleton = Skeleton.from_spec(saved["skeleton"], name=saved["skeleton"]["name"])
-    model = build_model(cfg, skeleton, saved["commentary_dim"])
+    model = build_model(cfg, skeleton, saved["commentary_dim"], saved.get("categories", []))
     if saved.get("has_decoder"):
         model.decoder = DifferenceDecoder(cfg.model.dim, cfg.text)
     model.load_state_dict(saved.pop("state_dict"))
@@ -155,12 +175,17 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     model = system.model
     save_config(cfg, run_dir / "config.yaml")
     t = cfg.train
+    has_val = len(dm.val_rows) > 0
+    best_ckpt = (ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/spearman",
+                                 mode="max", save_top_k=1, enable_version_counter=False)
+                 if t.keep == "best" and has_val else None)
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         precision=t.precision, default_root_dir=run_dir, deterministic=True,
         logger=CSVLogger(run_dir, name="logs", version=_log_version(run_dir, resume)),
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
+                   *([best_ckpt] if best_ckpt is not None else []),
                    *(callbacks or [])],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=t.gradient_clip or None,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
@@ -172,13 +197,46 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
         return {}
     info = {"name": dm.dataset.name, "root": str(dm.dataset.root), "score_range": list(dm.dataset.score_range),
             "fps": dm.dataset.fps, "up_axis": dm.dataset.up_axis}
+    if best_ckpt is not None and best_ckpt.best_model_path:
+        state = torch.load(best_ckpt.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+        system.load_state_dict(state)
     model = model.cpu().eval()
+    if model.stats is not None:
+        model.net_weight.fill_(choose_net_weight(model, dm, cfg) if cfg.model.net_weight is None
+                               else cfg.model.net_weight)
+        if cfg.model.stats_refit and len(dm.val_rows):
+            fit_stats_branch(model, dm, splits=("train", "val"))
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
                              predictions=run_dir / "predictions.csv", descriptions=run_dir / "descriptions.csv")
     metrics["train_seconds"] = round(time.time() - start, 1)
     atomic_write_json(run_dir / "metrics.json", without_predictions(metrics))
     return metrics
+
+
+@torch.no_grad()
+def choose_net_weight(model: KEPT, dm: PairDataModule, cfg: RunConfig) -> float:
+    """w of s_hat = s_stats + w s_net with the highest val rho among :data:`NET_WEIGHTS` (pair
+    accuracy breaks ties, then the larger w); 1 when there is no val split."""
+    from kept.evaluate import predict
+    from kept.metrics import pair_accuracy, spearman
+
+    ids = dm.dataset.ids("val")
+    if len(ids) < 3:
+        return 1.0
+    model.net_weight.fill_(1.0)
+    pred = predict(model, dm.bank, ids, cfg.train.eval_batch_size)
+    truth = dm.bank.target[dm.bank.rows(ids)].numpy()
+    pairs = [(p.id_a, p.id_b) for p in dm.dataset.pairs_in("val")]
+    best, best_key = 1.0, None
+    for w in NET_WEIGHTS:
+        s = pred.stats_score + w * pred.net_score
+        rho = spearman(truth, s)
+        acc = pair_accuracy(pairs, dict(zip(ids, truth)), dict(zip(ids, s)))
+        key = (rho if rho is not None else -1.0, acc if acc is not None else 0.0, w)
+        if best_key is None or key > best_key:
+            best, best_key = w, key
+    return float(best)
 
 
 def train_folds(cfg: RunConfig, run_dir: str | Path, scheme: str, resume: bool = False) -> dict:

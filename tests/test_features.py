@@ -47,3 +47,24 @@ def test_rotation_about_up_keeps_angles_and_heights(up):
     angles = f0.node_stats[..., ::5], f1.node_stats[..., ::5]  # a of each joint
     np.testing.assert_allclose(angles[0], angles[1], atol=1e-5)
     assert not np.allclose(f0.frames.numpy(), f1.frames.numpy())
+
+
+def test_block_statistics_summarise_each_segment():
+    from kept.features import BLOCK_STATS, block_statistics
+
+    F, B, J = 40, 2, 2
+    stats = np.zeros((F, B, 5 * J))
+    stats[:20, 0, 0] = 0.25  # node 0, joint 0 angle: 0.25 in the first half, 0.75 in the second
+    stats[20:, 0, 0] = 0.75
+    stats[:, 1, 6] = np.linspace(0, 1, F)  # node 1, joint 1 speed rises
+    out = block_statistics(stats, depth=2)
+    assert out.shape == (2, B, len(BLOCK_STATS) * J)
+    per = out.reshape(2, B, J, len(BLOCK_STATS))
+    assert np.allclose(per[:, 0, 0, 0], [0.25, 0.75]) and np.allclose(per[:, 0, 0, 1], 0)
+    assert per[0, 1, 1, 4] < per[1, 1, 1, 4] and per[1, 1, 1, 5] <= 1.0
+
+
+def test_recording_features_carry_block_statistics():
+    sk = get_skeleton("coco17")
+    f = recording_features(np.random.default_rng(0).normal(size=(40, 17, 3)), sk, 30.0, num_keyframes=16, depth=4)
+    assert f.block_stats.shape == (4, 4, 12)

@@ -13,8 +13,10 @@ Batch layout (a dict of tensors, so Lightning moves it between devices): the fir
 tensor is recording a of each pair, the second half recording b.
 
 Shapes (R = 2 x pairs in training, recordings in validation):
-    node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S)
-    target (R,) normalised score, commentary (R, E), has_commentary (R,) bool, row (R,) int64
+    node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S), block_stats (R, K, B, g)
+    target (R,) normalised score, commentary (R, E), has_commentary (R,) bool, row (R,) int64,
+    category (R,) int64 index into ``FeatureBank.categories``
+    with a fitted statistics branch, in training batches: prior (R,) its out-of-fold prediction
     with the text branch, per pair (R / 2): desc_ids (R/2, L), desc_mask (R/2, L),
     desc_target (R/2, E) sentence embedding of the description, has_desc (R/2,) bool
 """
@@ -85,7 +87,8 @@ def load_configured_dataset(cfg: RunConfig, seed: int | None = None) -> Keypoint
         return load_jigsaws(Path(cfg.data.data_root).expanduser(), fold=cfg.data.fold,
                             cache_dir=default_cache_dir(cfg.data.cache_dir),
                             val_fraction=cfg.data.val_fraction, seed=seed)
-    return load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=seed)
+    return load_dataset(resolve_data_root(cfg), val_fraction=cfg.data.val_fraction, seed=seed,
+                        by_subject=cfg.data.val_by_subject)
 
 
 class FeatureBank:
@@ -103,6 +106,9 @@ class FeatureBank:
         target: (R,) normalised scores.
         commentary: (R, E) embeddings (zeros where a recording has none).
         has_commentary: (R,) bool.
+        categories: the dataset's category names, sorted; ``category`` (R,) each row's index.
+        prior: (R,) out-of-fold statistics-branch predictions of the rows it was fitted on (NaN
+            elsewhere), set by :meth:`set_prior`; None until then.
     """
 
     def __init__(self, dataset: KeypointDataset, cfg: RunConfig, progress: bool = True, commentary: bool = True):
@@ -117,6 +123,10 @@ class FeatureBank:
         self.features: RecordingFeatures = stack_features(items)
         scores = np.array([dataset.recordings[r].score for r in self.ids], dtype=np.float32)
         self.target = torch.as_tensor(dataset.normalize_score(scores), dtype=torch.float32)
+        self.categories = sorted({dataset.recordings[r].category for r in self.ids})
+        pos = {c: i for i, c in enumerate(self.categories)}
+        self.category = torch.as_tensor([pos[dataset.recordings[r].category] for r in self.ids], dtype=torch.long)
+        self.prior: torch.Tensor | None = None
         texts = {r: dataset.recordings[r].commentary for r in self.ids if dataset.recordings[r].commentary}
         self.commentary_dim = 384
         self.commentary = torch.zeros(len(self.ids), self.commentary_dim)
@@ -153,9 +163,18 @@ class FeatureBank:
             f = stack_features([self._features(int(r), y) for r, y in zip(rows, yaws)])
         else:
             f = self.features.index(rows)
-        return {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
-                "target": self.target[rows], "commentary": self.commentary[rows],
-                "has_commentary": self.has_commentary[rows], "row": rows}
+        out = {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
+               "block_stats": f.block_stats, "target": self.target[rows], "category": self.category[rows],
+               "commentary": self.commentary[rows], "has_commentary": self.has_commentary[rows], "row": rows}
+        if seeds is not None and self.prior is not None:
+            out["prior"] = self.prior[rows]
+        return out
+
+    def set_prior(self, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """Record out-of-fold statistics-branch predictions for ``rows`` (training batches
+        carry them as ``prior``). Shapes: rows (M,), values (M,)"""
+        self.prior = torch.full((len(self.ids),), float("nan"))
+        self.prior[rows] = values
 
     def rows(self, ids: list[str]) -> torch.Tensor:
         return torch.as_tensor([self.row[i] for i in ids], dtype=torch.long)

@@ -16,7 +16,12 @@ are kept, never rejected (empty metadata cells are omitted).
 
 Rules:
 
-* ``split`` is train, val or test. Without any val row, part of train is held out as val: per
+* ``split`` is train, val or test. Without any val row, part of train is held out as val. When
+  every train row names a ``subject`` and there are at least 3 subjects (and ``by_subject``),
+  whole subjects are held out: ``max(1, round(val_fraction * n))`` of the n train subjects (at
+  most n - 2), drawn with a generator seeded by ``seed``, so that no val person is seen in
+  training (as in the test splits of most AQA datasets); if that would leave a category with
+  fewer than 2 train recordings or none in val, the per-category draw below is used. Otherwise per
   category with at least 4 train recordings, up to ``max(2, round(val_fraction * n))`` of its n
   (at most n - 2), drawn with a generator seeded by ``seed`` and the category name. Recordings
   linked by given train pairs are drawn as whole groups so pairs stay intact; if that cannot
@@ -142,7 +147,8 @@ class KeypointDataset:
 
 
 def load_dataset(
-    root: str | Path, *, val_fraction: float = 0.15, seed: int = 0, check_keypoints: bool = True
+    root: str | Path, *, val_fraction: float = 0.15, seed: int = 0, check_keypoints: bool = True,
+    by_subject: bool = True,
 ) -> KeypointDataset:
     """Read and validate a keypoint folder.
 
@@ -153,6 +159,7 @@ def load_dataset(
         seed: seed of the hold-out draw.
         check_keypoints: validate every keypoint file now (shape from the .npy header, all-NaN
             check); with False only their existence is checked.
+        by_subject: hold val out by subject when samples.csv names them (see the module docstring).
 
     Returns:
         The dataset.
@@ -210,7 +217,8 @@ def load_dataset(
     pairs = _read_pairs(pairs_path, recordings) if pairs_path.is_file() else None
     held_out: list[str] = []
     if not any(r.split == "val" for r in recordings.values()) and val_fraction > 0:
-        held_out = _hold_out(recordings, pairs, val_fraction, seed)
+        held_out = (_hold_out_subjects(recordings, val_fraction, seed) if by_subject else None) \
+            or _hold_out(recordings, pairs, val_fraction, seed)
         for rid in held_out:
             recordings[rid] = replace(recordings[rid], split="val")
         if pairs is not None:
@@ -490,6 +498,26 @@ def _hold_out(
                 picked += unit
         chosen += picked if len(picked) >= 2 else rng.sample(ids, n)
     return [rid for rid in recordings if rid in set(chosen)]
+
+
+def _hold_out_subjects(recordings: dict[str, Recording], val_fraction: float, seed: int) -> list[str] | None:
+    """Ids of the train recordings of held-out subjects, in samples.csv order, or None when the
+    subjects do not allow it (see the module docstring)."""
+    train = [r for r in recordings.values() if r.split == "train"]
+    if not train or any(not r.subject for r in train):
+        return None
+    subjects = sorted({r.subject for r in train})
+    if len(subjects) < 3:
+        return None
+    n = min(max(1, round(val_fraction * len(subjects))), len(subjects) - 2)
+    picked = set(random.Random(f"{seed}:subjects").sample(subjects, n))
+    chosen = [r.id for r in train if r.subject in picked]
+    for cat in {r.category for r in train}:
+        members = [r for r in train if r.category == cat]
+        held = sum(r.subject in picked for r in members)
+        if len(members) - held < 2 or (len(members) >= 4 and held == 0):
+            return None
+    return chosen
 
 
 def _move_pairs(pairs: list[Pair], val: set[str]) -> list[Pair]:

@@ -7,7 +7,15 @@
     f_VM  = MHCA(f_V, f'_M)    [+ L_semantic with f_C]      expert alignment        (R, N, D)
     f'_K  = MHCA(F_K(segment trajectories), f_VM)           knowledge-enhanced keypoints (R, K, P, D)
     H     = GCN_IKG(GCN_skeleton(f'_K))                     keypoint graph embedding (R, K, P, D)
-    s_hat = mean_k FC(mean_P H[k])                          normalised score        (R,)
+    s_net = mean_k FC(mean_P H[k])                          the network's score     (R,)
+    s_hat = s_stats + w s_net   (statistics branch on)      normalised score        (R,)
+            s_net               (model.stats_branch=false, the paper's reading)
+
+*Decision* (``model.stats_branch``, kept/model/stats_branch.py): s_stats is a frozen per-category
+ridge on the block statistics of every (segment, node); the network learns its residual, and w
+(``net_weight``) is chosen on the validation split after training. The statistics branch's
+per-block contributions c[k, j] enter the score net as one more channel of each node token (the
+block's standardised penalty -c[k, j]), and teach the path values (``loss.path`` in kept.system).
 
 The model is a plain ``nn.Module``; losses, optimisers and logging live in
 :class:`kept.system.KEPTSystem`. Shapes glossary: R recordings, N keyframes, P joints,
@@ -17,18 +25,20 @@ B node types, K segments, T = B^K paths, D width, E sentence-embedding size, C I
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from kept.config import ModelConfig
-from kept.features import JOINT_CHANNELS, RecordingFeatures
+from kept.features import BLOCK_STATS, JOINT_CHANNELS, RecordingFeatures
 from kept.model.alignment import ExpertAlignment
 from kept.model.encoder import KeypointEncoder
 from kept.model.ikg import KeypointGraphNet, candidate_pairs
 from kept.model.layers import MLP, CrossAttention
 from kept.model.score_net import ScoreNet
 from kept.model.search import path_logits, search
+from kept.model.stats_branch import StatsBranch
 from kept.model.tree import PathSelection, gather_paths, mixture_tokens, path_distribution, select_paths
 from pose.skeleton import Skeleton
 
@@ -54,6 +64,9 @@ class KEPTOutput:
         semantic: (R,) L_semantic per recording, or None without commentary
         graph: (R, K, P, D) H per segment (f'_K when the GNN is off)
         ikg_weight: (R, K, C) implicit edge weights, or None when the GNN is off
+        net_score: (R,) s_net, the network's part of the score
+        stats_score: (R,) s_stats, or None without the statistics branch
+        contrib: (R, K, B) the statistics branch's contribution of every block, or None
     """
 
     score: torch.Tensor
@@ -66,6 +79,9 @@ class KEPTOutput:
     semantic: torch.Tensor | None
     graph: torch.Tensor
     ikg_weight: torch.Tensor | None
+    net_score: torch.Tensor | None = None
+    stats_score: torch.Tensor | None = None
+    contrib: torch.Tensor | None = None
 
 
 class KEPT(nn.Module):
@@ -79,17 +95,22 @@ class KEPT(nn.Module):
         commentary_dim (int): E (384 for all-MiniLM-L6-v2).
         encoder (nn.Module, optional): E_V mapping ``features.frames`` (R, N, P, 4) to (R, N, D);
             default :class:`KeypointEncoder`.
+        categories (Sequence[str], optional): category names of the statistics branch (built
+            when ``cfg.stats_branch``; fit it with ``model.stats.fit(...)`` before training).
     """
 
     def __init__(self, skeleton: Skeleton, cfg: ModelConfig, num_keyframes: int, segment_samples: int,
-                 commentary_dim: int = 384, encoder: nn.Module | None = None):
+                 commentary_dim: int = 384, encoder: nn.Module | None = None,
+                 categories: Sequence[str] = ()):
         super().__init__()
         D, P = cfg.dim, skeleton.num_joints
         self.cfg = cfg
         self.node_names = skeleton.node_names
         self.joints = skeleton.joints
         self.encoder = encoder or KeypointEncoder(P, JOINT_CHANNELS, num_keyframes, D, cfg.dropout)
-        self.score_net = ScoreNet(5 * skeleton.max_joints_per_node, len(skeleton.node_types),
+        # with the statistics branch, each node token also carries the block's standardised
+        # penalty -c[k, j] (one more channel), so the path values can see where the score is lost
+        self.score_net = ScoreNet(5 * skeleton.max_joints_per_node + int(cfg.stats_branch), len(skeleton.node_types),
                                   cfg.depth, num_keyframes, D, cfg.heads, cfg.dropout)
         self.alignment = ExpertAlignment(D, cfg.heads, commentary_dim, cfg.dropout)
         self.f_k = MLP(JOINT_CHANNELS * segment_samples, D, dropout=cfg.dropout)  # F_K
@@ -99,6 +120,11 @@ class KEPT(nn.Module):
         self.gnn = (KeypointGraphNet(D, bones, candidate_pairs(skeleton.adjacency()), cfg.ikg_threshold)
                     if cfg.use_gnn else None)
         self.score_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 1))  # FC
+        self.stats = (StatsBranch(categories, cfg.depth, len(skeleton.node_types),
+                                  len(BLOCK_STATS) * skeleton.max_joints_per_node)
+                      if cfg.stats_branch else None)
+        #: w, the weight of s_net next to s_stats at inference (chosen on val after training)
+        self.register_buffer("net_weight", torch.ones(()))
         # The text branch (METHOD.md section 7), attached when a run trains it: a
         # kept.model.decoder.DifferenceDecoder reading H of two recordings. Not used by forward.
         self.decoder: nn.Module | None = None
@@ -112,16 +138,33 @@ class KEPT(nn.Module):
         """All paths as node indices per level. Shapes: (T, K)"""
         return self.score_net.paths
 
-    def forward(self, x: RecordingFeatures, commentary: torch.Tensor | None = None) -> KEPTOutput:
+    def forward(self, x: RecordingFeatures, commentary: torch.Tensor | None = None,
+                category: torch.Tensor | None = None, prior: torch.Tensor | None = None) -> KEPTOutput:
         """Run the score branch.
 
         Args:
             x: batched inputs (see :class:`kept.features.RecordingFeatures`).
             commentary: (R, E) sentence embeddings of the expert commentary, or None. Ignored
                 when ``cfg.use_commentary`` is False.
+            category: (R,) category index of each recording for the statistics branch (-1 or
+                None: unknown, the global model).
+            prior: (R,) s_stats to use instead of the branch's own prediction (training passes
+                out-of-fold predictions, see :meth:`StatsBranch.fit`).
         """
+        R = x.node_stats.shape[0]
+        stats = contrib = None
+        node_stats = x.node_stats
+        if self.stats is not None:
+            if x.block_stats is None:
+                raise ValueError("the statistics branch needs RecordingFeatures.block_stats "
+                                 "(computed by kept.features.recording_features)")
+            if category is None:
+                category = torch.full((R,), -1, dtype=torch.long, device=node_stats.device)
+            stats, contrib = self.stats(x.block_stats, category)  # (R,), (R, K, B)
+            pen = -contrib / contrib.flatten(1).std(dim=1).clamp(min=1e-8)[:, None, None]
+            node_stats = torch.cat([node_stats, pen[:, self.score_net.segment].unsqueeze(-1)], dim=-1)
         f_v = self.encoder(x.frames)  # (R, N, D)
-        blocks, node_tokens = self.score_net.blocks(x.node_stats, f_v)  # (R, K, B, D), (R, N, B, D)
+        blocks, node_tokens = self.score_net.blocks(node_stats, f_v)  # (R, K, B, D), (R, N, B, D)
         logits, paths = self.path_values(blocks)  # (R, L), (R, L, K)
         selection = select_paths(logits, self.cfg.top_k, self.cfg.mixture_temperature, self.training)
         chosen = gather_paths(paths, selection.index)  # (R, k, K)
@@ -130,7 +173,7 @@ class KEPT(nn.Module):
         use_c = commentary is not None and self.cfg.use_commentary
         f_vm, semantic = self.alignment(f_v, f_m, commentary if use_c else None)
 
-        R, K, P, _ = x.segments.shape
+        _, K, P, _ = x.segments.shape
         f_k = self.f_k(x.segments) + self.joint_embedding  # (R, K, P, D)
         f_k = self.keypoint_attention(f_k.reshape(R, K * P, -1), f_vm).reshape(R, K, P, -1)  # f'_K
         if self.gnn is not None:
@@ -138,10 +181,15 @@ class KEPT(nn.Module):
             graph, ikg = graph.reshape(R, K, P, -1), ikg.reshape(R, K, -1)
         else:
             graph, ikg = f_k, None
-        score = self.score_head(graph.mean(dim=2)).squeeze(-1).mean(dim=1)  # (R,)
+        net = self.score_head(graph.mean(dim=2)).squeeze(-1).mean(dim=1)  # (R,): s_net
+        score = net
+        if self.stats is not None:
+            if prior is not None:
+                stats = prior
+            score = stats + self.net_weight * net
         return KEPTOutput(score=score, logits=logits, paths=paths, path_dist=path_distribution(logits),
                           selection=selection, best_path=chosen[:, 0], blocks=blocks, semantic=semantic,
-                          graph=graph, ikg_weight=ikg)
+                          graph=graph, ikg_weight=ikg, net_score=net, stats_score=stats, contrib=contrib)
 
     def path_values(self, blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Q logits of the candidate paths: all B^K (exhaustive) or those a search finds.

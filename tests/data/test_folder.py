@@ -118,7 +118,7 @@ def test_val_hold_out_deterministic_and_stratified(tmp_path):
 def test_no_hold_out_for_small_categories_or_given_val(tmp_path):
     recs = [r for r in _recordings() if not (r.category == "lunge" and r.id not in
                                              ("lunge_0", "lunge_1", "lunge_2"))]
-    ds = load_dataset(_write(tmp_path / "a", recs))
+    ds = load_dataset(_write(tmp_path / "a", recs), by_subject=False)
     assert {ds.recordings[i].category for i in ds.held_out_val} == {"squat"}
     given = _recordings({"lunge_0": "val", "lunge_1": "val"})
     ds = load_dataset(_write(tmp_path / "b", given))
@@ -127,7 +127,7 @@ def test_no_hold_out_for_small_categories_or_given_val(tmp_path):
 
 def test_hold_out_keeps_given_pairs_whole(tmp_path):
     pairs = [Pair(f"{c}_{i}", f"{c}_{i + 1}", "train") for c in ("squat", "lunge") for i in (0, 2, 4)]
-    ds = load_dataset(_write(tmp_path, pairs=pairs))
+    ds = load_dataset(_write(tmp_path, pairs=pairs), by_subject=False)
     assert len(ds.held_out_val) == 4
     assert len(ds.pairs_in("train")) == 4 and len(ds.pairs_in("val")) == 2
     for p in ds.pairs_in("val"):
@@ -137,7 +137,7 @@ def test_hold_out_keeps_given_pairs_whole(tmp_path):
 def test_hold_out_drops_pairs_split_between_train_and_val(tmp_path):
     # A chain links all six train squats: no group fits, so single recordings are drawn.
     pairs = [Pair(f"squat_{i}", f"squat_{i + 1}", "train") for i in range(5)]
-    ds = load_dataset(_write(tmp_path, pairs=pairs))
+    ds = load_dataset(_write(tmp_path, pairs=pairs), by_subject=False)
     val = set(ds.held_out_val)
     assert len(val) == 4
     for p in pairs:
@@ -151,7 +151,7 @@ def test_metadata_kept(tmp_path):
                   extra={"source": "lab", "meta": {"units": "m"}})
     header = (root / "samples.csv").read_text().splitlines()[0]
     assert header == "id,split,category,score,subject,commentary,note,camera"
-    ds = load_dataset(root)
+    ds = load_dataset(root, by_subject=False)
     assert ds.meta["source"] == "lab" and ds.meta["meta"] == {"units": "m"}
     assert ds.recordings["squat_0"].meta == {"note": "take 0"}  # empty cells omitted
     assert ds.recordings["squat_1"].meta == {"camera": "front"}
@@ -304,3 +304,20 @@ def test_uiprmd_loads():
     assert all({p.id_a, p.id_b} <= set(ds.held_out_val) for p in ds.pairs_in("val"))
     kp = ds.keypoints(ds.ids("val")[0])
     assert kp.dtype == np.float32 and kp.shape[1:] == (22, 3)
+
+
+def test_hold_out_by_subject_keeps_persons_apart(tmp_path):
+    recs = [Recording(f"{c}_{i}", "train" if i < 8 else "test", c, i / 10, subject=f"p{i % 5}")
+            for c in ("squat", "lunge") for i in range(10)]
+    ds = load_dataset(_write(tmp_path, recs), seed=3)
+    val, train = set(ds.ids("val")), set(ds.ids("train"))
+    assert val and {ds.recordings[i].subject for i in val}.isdisjoint({ds.recordings[i].subject for i in train})
+    assert {ds.recordings[i].category for i in val} == {"squat", "lunge"}
+    assert load_dataset(_write(tmp_path / "again", recs), seed=3).held_out_val == ds.held_out_val
+
+
+def test_hold_out_by_subject_falls_back_without_subjects(tmp_path):
+    recs = [Recording(f"squat_{i}", "train" if i < 8 else "test", "squat", i / 10,
+                      subject=None if i == 0 else f"p{i % 4}") for i in range(10)]
+    ds = load_dataset(_write(tmp_path, recs))
+    assert len(ds.held_out_val) == 2  # per-category draw: max(2, round(0.15 * 8))

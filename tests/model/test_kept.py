@@ -27,7 +27,7 @@ def test_every_loss_reaches_the_score_net_and_phi(kept_system):
 
 
 def test_ablation_switches(kept_system):
-    system, batch = kept_system("model.use_gnn=false", "model.use_commentary=false", "model.depth=3")
+    system, batch = kept_system("model.use_gnn=false", "model.use_commentary=false", "model.depth=3", depth=3)
     out = system(batch)
     assert system.model.gnn is None and out.ikg_weight is None and out.semantic is None
     assert out.logits.shape == (4, 4**3)

@@ -1,0 +1,55 @@
+import numpy as np
+import torch
+
+from kept.model.stats_branch import StatsBranch, path_targets
+from kept.model.tree import enumerate_paths
+
+
+def _data(n=200, K=2, B=3, g=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.normal(size=(n, K, B, g)), dtype=torch.float32)
+    cat = torch.as_tensor(rng.integers(0, 2, n))
+    w = torch.as_tensor(rng.normal(size=(2, K * B * g)), dtype=torch.float32)
+    y = (x.reshape(n, -1) * w[cat]).sum(-1) * 0.05 + 0.5 + 0.1 * cat
+    return x, y, cat
+
+
+def test_fit_recovers_a_per_category_linear_score_and_contributions_add_up():
+    x, y, cat = _data()
+    branch = StatsBranch(["a", "b"], 2, 3, 4)
+    oof = branch.fit(x, y, cat)
+    score, contrib = branch(x, cat)
+    assert contrib.shape == (200, 2, 3) and bool(branch.fitted)
+    assert torch.allclose(score, branch.intercept[cat] + contrib.sum((1, 2)), atol=1e-6)
+    assert float(((score - y) ** 2).mean()) < 1e-3 * float(y.var())  # in-sample: near exact
+    assert float(((oof - y) ** 2).mean()) < 0.3 * float(y.var())  # out-of-fold: still good
+    assert not torch.allclose(oof, score)  # but not the in-sample fit
+
+
+def test_unknown_category_uses_the_global_model():
+    x, y, cat = _data()
+    branch = StatsBranch(["a", "b"], 2, 3, 4)
+    branch.fit(x, y, cat)
+    assert branch.index_of(["b", None, "zzz", "a"]).tolist() == [1, -1, -1, 0]
+    s_global, _ = branch(x[:5], torch.full((5,), -1))
+    s_cat, _ = branch(x[:5], cat[:5])
+    assert s_global.shape == (5,) and not torch.allclose(s_global, s_cat)
+
+
+def test_state_dict_round_trip():
+    x, y, cat = _data()
+    a = StatsBranch(["a", "b"], 2, 3, 4)
+    a.fit(x, y, cat)
+    b = StatsBranch(["a", "b"], 2, 3, 4)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a(x, cat)[0], b(x, cat)[0])
+
+
+def test_path_teacher_peaks_on_the_most_penalised_block_of_every_segment():
+    gen = torch.Generator().manual_seed(0)
+    contrib = torch.randn(5, 3, 4, generator=gen)
+    paths = enumerate_paths(4, 3).unsqueeze(0).expand(5, -1, -1)
+    teacher = path_targets(contrib, paths, temperature=0.5)
+    assert torch.allclose(teacher.sum(-1), torch.ones(5))
+    best = paths[0][teacher.argmax(-1)]  # (5, K)
+    assert torch.equal(best, contrib.argmin(-1))
