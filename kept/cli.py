@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.json and the plots (default: print only)")
     p.add_argument("--format", default="text", choices=["text", "json"])
     p.add_argument("--backend", default="mmpose", help="pose extractor for videos")
+    p.add_argument("--category", help="sub-activity of both recordings, for the per-category statistics branch "
+                                      "(default: their dataset category if known, else the global model)")
 
     p = sub.add_parser("plot", help="draw the reasoning of a trained model for a pair of recordings")
     p.add_argument("kind", choices=["paths", "residual", "poses", "all"])
@@ -322,7 +324,11 @@ def _compare(args) -> None:
     skeleton = model_skeleton(saved)
     info = saved["dataset"]
     recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend) for x in (args.a, args.b)]
-    result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
+    if args.category and model.stats is not None and args.category not in model.stats.categories:
+        raise ValueError(f"--category {args.category!r} is not one the model was trained on: "
+                         f"{', '.join(model.stats.categories)}")
+    result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"),
+                     category=args.category)
     if args.out:
         from kept.compare import write_plots
 

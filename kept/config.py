@@ -96,6 +96,10 @@ class ModelConfig:
     #: once val has chosen the epoch and w, refit the statistics branch on train + val (closed
     #: form, so more recordings cost nothing; the classical baselines fit on the same ones)
     stats_refit: bool = True
+    #: ``residual``: the network learns the residual of the branch's out-of-fold predictions and
+    #: s_hat = s_stats + w s_net; ``blend``: the network learns the score on its own and
+    #: s_hat = (1 - w) s_stats + w s_net (w chosen on val either way)
+    stats_mode: str = "residual"
 
 
 @dataclass
@@ -243,6 +247,8 @@ def _check(cfg: RunConfig) -> None:
                          f"{cfg.model.beam_width}, {cfg.model.mcts_simulations}, {cfg.model.search_top}")
     if cfg.model.top_k < 1:
         raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
+    if cfg.model.stats_mode not in ("residual", "blend"):
+        raise ValueError(f"model.stats_mode must be 'residual' or 'blend', got '{cfg.model.stats_mode}'")
     if cfg.train.keep not in ("best", "last"):
         raise ValueError(f"train.keep must be 'best' or 'last', got '{cfg.train.keep}'")
     if cfg.model.net_weight is not None and cfg.model.net_weight < 0:

@@ -183,9 +183,10 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         precision=t.precision, default_root_dir=run_dir, deterministic=True,
         logger=CSVLogger(run_dir, name="logs", version=_log_version(run_dir, resume)),
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+        # the best-val callback first, so that last.ckpt holds its updated state (for --resume)
+        callbacks=[*([best_ckpt] if best_ckpt is not None else []),
+                   ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
-                   *([best_ckpt] if best_ckpt is not None else []),
                    *(callbacks or [])],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=t.gradient_clip or None,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
@@ -204,19 +205,38 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     if model.stats is not None:
         model.net_weight.fill_(choose_net_weight(model, dm, cfg) if cfg.model.net_weight is None
                                else cfg.model.net_weight)
-        if cfg.model.stats_refit and len(dm.val_rows):
-            fit_stats_branch(model, dm, splits=("train", "val"))
+    val_metrics = _val_score_metrics(model, dm, cfg) if len(dm.val_rows) else None
+    if model.stats is not None and cfg.model.stats_refit and len(dm.val_rows):
+        fit_stats_branch(model, dm, splits=("train", "val"))
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
                              predictions=run_dir / "predictions.csv", descriptions=run_dir / "descriptions.csv")
+    if val_metrics is not None:
+        metrics["val"] = val_metrics
     metrics["train_seconds"] = round(time.time() - start, 1)
     atomic_write_json(run_dir / "metrics.json", without_predictions(metrics))
     return metrics
 
 
 @torch.no_grad()
+def _val_score_metrics(model: KEPT, dm: PairDataModule, cfg: RunConfig) -> dict:
+    """Score metrics of the kept model on the val split, before any refit on val: the figures
+    to choose settings by (``metrics.json`` ``val``)."""
+    from kept.evaluate import predict
+    from kept.metrics import evaluate_scores
+
+    ds = dm.dataset
+    ids = ds.ids("val")
+    pred = predict(model, dm.bank, ids, cfg.train.eval_batch_size)
+    out = evaluate_scores({i: ds.recordings[i].category for i in ids}, {i: ds.recordings[i].score for i in ids},
+                          dict(zip(ids, ds.denormalize_score(pred.score).tolist())),
+                          [(p.id_a, p.id_b) for p in ds.pairs_in("val")], ds.score_range)
+    return {"score": out["score"], "n_recordings": len(ids)}
+
+
+@torch.no_grad()
 def choose_net_weight(model: KEPT, dm: PairDataModule, cfg: RunConfig) -> float:
-    """w of s_hat = s_stats + w s_net with the highest val rho among :data:`NET_WEIGHTS` (pair
+    """w of s_hat = s_stats + w s_net (or the blend, ``model.stats_mode``) with the highest val rho among :data:`NET_WEIGHTS` (pair
     accuracy breaks ties, then the larger w); 1 when there is no val split."""
     from kept.evaluate import predict
     from kept.metrics import pair_accuracy, spearman
@@ -230,7 +250,8 @@ def choose_net_weight(model: KEPT, dm: PairDataModule, cfg: RunConfig) -> float:
     pairs = [(p.id_a, p.id_b) for p in dm.dataset.pairs_in("val")]
     best, best_key = 1.0, None
     for w in NET_WEIGHTS:
-        s = pred.stats_score + w * pred.net_score
+        s = (pred.stats_score + w * pred.net_score if cfg.model.stats_mode == "residual"
+             else (1 - w) * pred.stats_score + w * pred.net_score)
         rho = spearman(truth, s)
         acc = pair_accuracy(pairs, dict(zip(ids, truth)), dict(zip(ids, s)))
         key = (rho if rho is not None else -1.0, acc if acc is not None else 0.0, w)

@@ -22,7 +22,25 @@ def test_demo_then_baseline(tmp_path, capsys):
     metrics = json.loads(metrics_file.read_text())
     assert metrics["n_recordings"] == 21 and metrics["n_pairs"] == 21
     assert len(metrics["per_category"]) == 7
-    assert "pair_acc" in capsys.readouterr().out
+    assert set(metrics["baselines"]) == {"ridge", "segment_ridge", "ceiling"}  # the demo ships faults.json
+    assert metrics["baselines"]["ridge"]["score"] == metrics["score"]
+    out = capsys.readouterr().out
+    assert "pair_acc" in out and "segment_ridge" in out and "ceiling" in out
+
+
+def test_per_category_ridge_fits_each_category_on_its_own():
+    import numpy as np
+
+    from kept.baseline import per_category_ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    cat = np.array(["a", "b"] * 100)
+    y = np.where(cat == "a", X[:, 0], -X[:, 0])  # opposite signs: one global fit cannot do both
+    pred = per_category_ridge(X[:150], y[:150], cat[:150], X[150:], cat[150:])
+    assert np.corrcoef(pred, y[150:])[0, 1] > 0.99
+    unseen = per_category_ridge(X[:150], y[:150], cat[:150], X[150:152], np.array(["c", "c"]))
+    assert unseen.shape == (2,)  # a category without training data gets the global fit
 
 
 @pytest.mark.skipif(shutil.which("kept") is None, reason="console script not installed")

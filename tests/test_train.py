@@ -131,3 +131,32 @@ def test_text_branch_trains_saves_and_scores_text(described_dataset, tmp_path):
     assert "train/ce" in log and "train/comment" in log
     model, _, saved = load_model(tmp_path / "run")
     assert saved["has_decoder"] and model.decoder is not None
+
+
+def test_statistics_branch_is_fitted_weighted_on_val_and_refitted(tiny_config, tmp_path):
+    from kept.data.datamodule import load_configured_dataset
+    from kept.train import NET_WEIGHTS
+
+    metrics = train(tiny_config, tmp_path / "run")
+    model, cfg, saved = load_model(tmp_path / "run")
+    assert bool(model.stats.fitted) and saved["categories"] == ["lunge", "squat"]
+    assert float(model.net_weight) in NET_WEIGHTS
+    assert set(metrics["val"]["score"]) == {"spearman", "r_l2_x100", "r_l1_x100", "pair_accuracy"}
+    if (tmp_path / "run" / "checkpoints" / "best.ckpt").exists():  # only when val rho was ever finite
+        assert cfg.train.keep == "best"
+    # refitted on train + val: the branch's global ridge sees every non-test recording
+    ds = load_configured_dataset(cfg)
+    assert len(ds.ids("val")) > 0
+
+
+def test_paper_config_trains_without_the_decisions(tiny_config, tmp_path):
+    from pathlib import Path
+
+    from kept.config import load_config
+
+    paper = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
+    cfg = load_config(paper, base=__import__("kept.config", fromlist=["config_to_dict"]).config_to_dict(tiny_config))
+    assert not cfg.model.stats_branch and cfg.loss.rank == 0 and cfg.loss.path == 0 and cfg.train.keep == "last"
+    train(cfg, tmp_path / "paper")
+    model, _, saved = load_model(tmp_path / "paper")
+    assert model.stats is None and saved["categories"] == []

@@ -9,6 +9,7 @@
     H     = GCN_IKG(GCN_skeleton(f'_K))                     keypoint graph embedding (R, K, P, D)
     s_net = mean_k FC(mean_P H[k])                          the network's score     (R,)
     s_hat = s_stats + w s_net   (statistics branch on)      normalised score        (R,)
+            ((1 - w) s_stats + w s_net with model.stats_mode=blend; s_net alone in training)
             s_net               (model.stats_branch=false, the paper's reading)
 
 *Decision* (``model.stats_branch``, kept/model/stats_branch.py): s_stats is a frozen per-category
@@ -186,7 +187,10 @@ class KEPT(nn.Module):
         if self.stats is not None:
             if prior is not None:
                 stats = prior
-            score = stats + self.net_weight * net
+            if self.cfg.stats_mode == "residual":
+                score = stats + self.net_weight * net
+            elif not self.training:  # blend: the network learns the score itself
+                score = (1 - self.net_weight) * stats + self.net_weight * net
         return KEPTOutput(score=score, logits=logits, paths=paths, path_dist=path_distribution(logits),
                           selection=selection, best_path=chosen[:, 0], blocks=blocks, semantic=semantic,
                           graph=graph, ikg_weight=ikg, net_score=net, stats_score=stats, contrib=contrib)

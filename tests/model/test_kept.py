@@ -38,3 +38,40 @@ def test_eval_mode_selects_argmax_and_needs_no_commentary(kept_system):
     system.eval()
     out = system.model(features_of(batch))
     assert torch.equal(out.selection.best, out.logits.argmax(-1))
+
+
+def test_statistics_branch_combines_scores_by_mode(kept_system):
+    import torch
+
+    for mode in ("residual", "blend"):
+        system, batch = kept_system(f"model.stats_mode={mode}")
+        model = system.model
+        model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long))
+        model.net_weight.fill_(0.25)
+        cat = torch.zeros(4, dtype=torch.long)
+        model.eval()
+        out = model(features_of(batch), category=cat)
+        expect = (out.stats_score + 0.25 * out.net_score if mode == "residual"
+                  else 0.75 * out.stats_score + 0.25 * out.net_score)
+        assert torch.allclose(out.score, expect)
+        assert out.contrib.shape == (4, 2, 4)
+        model.train()
+        prior = torch.full((4,), 0.5)
+        out = model(features_of(batch), category=cat, prior=prior)
+        if mode == "residual":  # training reads the out-of-fold prior, not the in-sample fit
+            assert torch.allclose(out.score, 0.5 + 0.25 * out.net_score)
+        else:  # the network learns the score on its own
+            assert torch.equal(out.score, out.net_score)
+
+
+def test_path_teacher_trains_the_score_net(kept_system):
+    import torch
+
+    system, batch = kept_system("loss.path=1.0", "loss.kl=0", "loss.semantic=0", "loss.rank=0")
+    system.model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long))
+    batch["category"] = torch.zeros(4, dtype=torch.long)
+    out = system(batch)
+    parts = system.losses(batch, out)
+    parts["path"].backward()
+    grad = system.model.score_net.f_r[0].weight.grad
+    assert grad is not None and grad.abs().sum() > 0
