@@ -113,8 +113,8 @@ class LossConfig:
     #: pair term: squared error of the predicted score difference of the two recordings
     #: against the true one (CoRe's relative regression), in normalised units
     rank: float = 1.0
-    #: path values taught by the statistics branch: cross-entropy of softmax(Q logits) against
-    #: the softmax of the penalty each path watches (needs model.stats_branch)
+    #: path values taught by the statistics branch: Q(l) regressed onto exp((pen(l) - max pen) / T),
+    #: pen(l) the standardised score penalty path l watches (needs model.stats_branch)
     path: float = 1.0
     path_temperature: float = 0.5  #: temperature of the path teacher's softmax (standardised penalties)
 

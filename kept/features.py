@@ -51,17 +51,22 @@ class RecordingFeatures:
         frames: (N, P, 4) normalised position and speed of every joint at the keyframes
         segments: (K, P, 4 S) every joint's trajectory (position, speed) over each segment
         block_stats: (K, B, g) summary statistics of each node type's joints in each segment
-            (:func:`block_statistics`), the input of the statistics branch; None when not computed
+            (:func:`block_statistics`), an input of the statistics branch; None when not computed
+        whole_stats: (W,) whole-recording statistics (:func:`kept.baseline.handcrafted_features`:
+            angles of the node joints and speeds of all joints), the statistics branch's other
+            input; None when not computed
     """
 
     node_stats: torch.Tensor
     frames: torch.Tensor
     segments: torch.Tensor
     block_stats: torch.Tensor | None = None
+    whole_stats: torch.Tensor | None = None
 
     def _map(self, fn) -> "RecordingFeatures":
+        opt = lambda t: None if t is None else fn(t)  # noqa: E731
         return RecordingFeatures(fn(self.node_stats), fn(self.frames), fn(self.segments),
-                                 None if self.block_stats is None else fn(self.block_stats))
+                                 opt(self.block_stats), opt(self.whole_stats))
 
     def to(self, device: torch.device | str) -> "RecordingFeatures":
         return self._map(lambda t: t.to(device))
@@ -137,6 +142,9 @@ def recording_features(
     filled = fill_missing(xyz)  # once: node_kinematics finds nothing left to fill
     stats = node_kinematics(filled, skeleton, fps, up_axis)  # (F, B, h)
     blocks = block_statistics(stats, depth)  # (K, B, g)
+    from kept.baseline import handcrafted_features
+
+    whole = handcrafted_features(filled, skeleton, fps, up_axis)  # (W,)
     norm = normalize_positions(filled)  # (F, P, 3)
     per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
 
@@ -150,6 +158,7 @@ def recording_features(
         frames=torch.as_tensor(resample(per_joint, key_t), dtype=torch.float32),
         segments=torch.as_tensor(seg, dtype=torch.float32),
         block_stats=torch.as_tensor(blocks, dtype=torch.float32),
+        whole_stats=torch.as_tensor(whole, dtype=torch.float32),
     )
 
 
@@ -182,12 +191,15 @@ def block_statistics(node_stats: np.ndarray, depth: int) -> np.ndarray:
 
 def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:
     """Stack single recordings into a batch (leading dimension R)."""
-    blocks = [f.block_stats for f in items]
+    def opt(name: str) -> torch.Tensor | None:
+        values = [getattr(f, name) for f in items]
+        return torch.stack(values) if all(v is not None for v in values) else None
+
     return RecordingFeatures(
         node_stats=torch.stack([f.node_stats for f in items]),
         frames=torch.stack([f.frames for f in items]),
         segments=torch.stack([f.segments for f in items]),
-        block_stats=torch.stack(blocks) if all(b is not None for b in blocks) else None,
+        block_stats=opt("block_stats"), whole_stats=opt("whole_stats"),
     )
 
 

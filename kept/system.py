@@ -18,9 +18,10 @@ Two terms are *decisions* of this project on top of the paper (each 0 in ``confi
 - L_rank (``loss.rank``): the squared error of the pair's predicted score difference against
   the true one, ((s_a - s_b) - (y_a - y_b))^2, CoRe's relative regression: pair order is what
   the task is judged on, and the difference cancels what the two recordings share.
-- L_path (``loss.path``): with the statistics branch, the path values learn to rank paths by
-  the score penalty they watch, -sum_k c[k, l_k] (:func:`kept.model.stats_branch.path_targets`):
-  cross-entropy of softmax(Q logits) against that teacher over the candidate paths. Without it
+- L_path (``loss.path``): with the statistics branch, the path values learn the score penalty
+  each path watches, -sum_k c[k, l_k] (:func:`kept.model.stats_branch.path_targets`): Q(l) is
+  regressed (binary cross-entropy) onto exp((pen(l) - max_l' pen(l')) / tau), 1 for the most
+  penalised path and decaying with the penalty it misses, over the candidate paths. Without it
   nothing tells Q where a performance loses its score.
 """
 
@@ -43,7 +44,8 @@ __all__ = ["KEPTSystem", "features_of"]
 
 def features_of(batch: dict[str, torch.Tensor]) -> RecordingFeatures:
     """The model inputs inside a batch dict."""
-    return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"], batch.get("block_stats"))
+    return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"], batch.get("block_stats"),
+                             batch.get("whole_stats"))
 
 
 class KEPTSystem(L.LightningModule):
@@ -85,7 +87,8 @@ class KEPTSystem(L.LightningModule):
             parts["rank"] = rank
         if w.path > 0 and out.contrib is not None:
             teacher = path_targets(out.contrib.detach(), out.paths, w.path_temperature)  # (R, L)
-            path = -(teacher * torch.log_softmax(out.logits, dim=-1)).sum(-1).mean()
+            value = teacher / teacher.max(dim=-1, keepdim=True).values  # 1 for the most penalised path
+            path = F.binary_cross_entropy_with_logits(out.logits, value)
             total = total + w.path * path
             parts["path"] = path
         decoder = self.model.decoder

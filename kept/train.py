@@ -63,9 +63,11 @@ def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = 
     """Fit the statistics branch on the recordings of ``splits`` in closed form and hand the
     data module its out-of-fold predictions, which training batches carry as ``prior``."""
     bank = dm.bank
-    rows = bank.rows([i for s in splits for i in dm.dataset.ids(s)])
-    oof = model.stats.fit(bank.features.block_stats[rows], bank.target[rows], bank.category[rows],
-                          seed=dm.cfg.train.seed)
+    ids = [i for s in splits for i in dm.dataset.ids(s)]
+    rows = bank.rows(ids)
+    f = bank.features
+    oof = model.stats.fit(f.block_stats[rows], bank.target[rows], bank.category[rows], f.whole_stats[rows],
+                          groups=[dm.dataset.recordings[i].subject for i in ids], seed=dm.cfg.train.seed)
     bank.set_prior(rows, oof)
 
 

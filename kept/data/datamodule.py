@@ -13,7 +13,8 @@ Batch layout (a dict of tensors, so Lightning moves it between devices): the fir
 tensor is recording a of each pair, the second half recording b.
 
 Shapes (R = 2 x pairs in training, recordings in validation):
-    node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S), block_stats (R, K, B, g)
+    node_stats (R, N, B, h), frames (R, N, P, 4), segments (R, K, P, 4 S), block_stats (R, K, B, g),
+    whole_stats (R, W)
     target (R,) normalised score, commentary (R, E), has_commentary (R,) bool, row (R,) int64,
     category (R,) int64 index into ``FeatureBank.categories``
     with a fitted statistics branch, in training batches: prior (R,) its out-of-fold prediction
@@ -164,7 +165,7 @@ class FeatureBank:
         else:
             f = self.features.index(rows)
         out = {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
-               "block_stats": f.block_stats, "target": self.target[rows], "category": self.category[rows],
+               "block_stats": f.block_stats, "whole_stats": f.whole_stats, "target": self.target[rows], "category": self.category[rows],
                "commentary": self.commentary[rows], "has_commentary": self.has_commentary[rows], "row": rows}
         if seeds is not None and self.prior is not None:
             out["prior"] = self.prior[rows]

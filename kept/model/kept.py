@@ -121,8 +121,10 @@ class KEPT(nn.Module):
         self.gnn = (KeypointGraphNet(D, bones, candidate_pairs(skeleton.adjacency()), cfg.ikg_threshold)
                     if cfg.use_gnn else None)
         self.score_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, 1))  # FC
+        node_joints = len(dict.fromkeys(j for m in skeleton.node_types.values() for j in m))
         self.stats = (StatsBranch(categories, cfg.depth, len(skeleton.node_types),
-                                  len(BLOCK_STATS) * skeleton.max_joints_per_node)
+                                  len(BLOCK_STATS) * skeleton.max_joints_per_node,
+                                  whole_dim=4 * (node_joints + skeleton.num_joints))
                       if cfg.stats_branch else None)
         #: w, the weight of s_net next to s_stats at inference (chosen on val after training)
         self.register_buffer("net_weight", torch.ones(()))
@@ -161,7 +163,7 @@ class KEPT(nn.Module):
                                  "(computed by kept.features.recording_features)")
             if category is None:
                 category = torch.full((R,), -1, dtype=torch.long, device=node_stats.device)
-            stats, contrib = self.stats(x.block_stats, category)  # (R,), (R, K, B)
+            stats, contrib = self.stats(x.block_stats, category, x.whole_stats)  # (R,), (R, K, B)
             pen = -contrib / contrib.flatten(1).std(dim=1).clamp(min=1e-8)[:, None, None]
             node_stats = torch.cat([node_stats, pen[:, self.score_net.segment].unsqueeze(-1)], dim=-1)
         f_v = self.encoder(x.frames)  # (R, N, D)

@@ -23,7 +23,7 @@ def kept_system():
                                 for _ in range(n)])
         gen = torch.Generator().manual_seed(0)
         batch = {"node_stats": feats.node_stats, "frames": feats.frames, "segments": feats.segments,
-                 "block_stats": feats.block_stats,
+                 "block_stats": feats.block_stats, "whole_stats": feats.whole_stats,
                  "target": torch.rand(n, generator=gen), "commentary": torch.randn(n, 384, generator=gen),
                  "has_commentary": torch.tensor(list(commentary) * (n // len(commentary)))}
         cfg = load_config(overrides=["model.dim=16", "model.heads=2", f"model.depth={depth}",

@@ -46,7 +46,7 @@ def test_statistics_branch_combines_scores_by_mode(kept_system):
     for mode in ("residual", "blend"):
         system, batch = kept_system(f"model.stats_mode={mode}")
         model = system.model
-        model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long))
+        model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long), batch["whole_stats"])
         model.net_weight.fill_(0.25)
         cat = torch.zeros(4, dtype=torch.long)
         model.eval()
@@ -68,7 +68,7 @@ def test_path_teacher_trains_the_score_net(kept_system):
     import torch
 
     system, batch = kept_system("loss.path=1.0", "loss.kl=0", "loss.semantic=0", "loss.rank=0")
-    system.model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long))
+    system.model.stats.fit(batch["block_stats"], batch["target"], torch.zeros(4, dtype=torch.long), batch["whole_stats"])
     batch["category"] = torch.zeros(4, dtype=torch.long)
     out = system(batch)
     parts = system.losses(batch, out)

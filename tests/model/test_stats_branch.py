@@ -20,6 +20,7 @@ def test_fit_recovers_a_per_category_linear_score_and_contributions_add_up():
     oof = branch.fit(x, y, cat)
     score, contrib = branch(x, cat)
     assert contrib.shape == (200, 2, 3) and bool(branch.fitted)
+    assert not bool(branch.pooled)  # opposite-looking categories: cross-validation picks one ridge each
     assert torch.allclose(score, branch.intercept[cat] + contrib.sum((1, 2)), atol=1e-6)
     assert float(((score - y) ** 2).mean()) < 1e-3 * float(y.var())  # in-sample: near exact
     assert float(((oof - y) ** 2).mean()) < 0.3 * float(y.var())  # out-of-fold: still good
@@ -53,3 +54,18 @@ def test_path_teacher_peaks_on_the_most_penalised_block_of_every_segment():
     assert torch.allclose(teacher.sum(-1), torch.ones(5))
     best = paths[0][teacher.argmax(-1)]  # (5, K)
     assert torch.equal(best, contrib.argmin(-1))
+
+
+def test_cross_validation_picks_pooling_and_whole_statistics_when_they_carry_the_signal():
+    gen = torch.Generator().manual_seed(1)
+    n = 200
+    x = torch.randn(n, 2, 3, 4, generator=gen)
+    whole = torch.randn(n, 5, generator=gen)
+    cat = torch.arange(n) % 4
+    y = 0.5 + 0.1 * whole[:, 0] + 0.02 * torch.randn(n, generator=gen)  # same rule in every category
+    branch = StatsBranch(["a", "b", "c", "d"], 2, 3, 4, whole_dim=5)
+    oof = branch.fit(x, y, cat, whole, groups=[f"p{i % 10}" for i in range(n)])
+    assert bool(branch.use_whole) and bool(branch.pooled)
+    assert np.corrcoef(oof.numpy(), y.numpy())[0, 1] > 0.9
+    score, contrib = branch(x, cat, whole)
+    assert contrib.abs().mean() < 0.05 * score.std()  # the signal is not in any block
