@@ -59,15 +59,23 @@ def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384,
                 categories=categories)
 
 
-def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = ("train",)) -> None:
+def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = ("train",),
+                     choice: tuple[bool, bool] | None = None) -> None:
     """Fit the statistics branch on the recordings of ``splits`` in closed form and hand the
-    data module its out-of-fold predictions, which training batches carry as ``prior``."""
+    data module its out-of-fold predictions, which training batches carry as ``prior``.
+
+    *Decision*: the branch's variant (pooled or per category, with or without whole-recording
+    statistics) is chosen once, by cross-validation on train + val (the recordings the final
+    branch is fitted on), and kept for the fit on train alone that the network and ``w`` are
+    trained and chosen against; so the network learns the residual of the same model that
+    ``kept eval`` runs."""
     bank = dm.bank
     ids = [i for s in splits for i in dm.dataset.ids(s)]
     rows = bank.rows(ids)
     f = bank.features
     oof = model.stats.fit(f.block_stats[rows], bank.target[rows], bank.category[rows], f.whole_stats[rows],
-                          groups=[dm.dataset.recordings[i].subject for i in ids], seed=dm.cfg.train.seed)
+                          groups=[dm.dataset.recordings[i].subject for i in ids], seed=dm.cfg.train.seed,
+                          choice=choice)
     bank.set_prior(rows, oof)
 
 
@@ -90,7 +98,8 @@ def build_system(cfg: RunConfig) -> tuple[KEPTSystem, PairDataModule]:
     dm.setup("fit")
     model = build_model(cfg, dm.dataset.skeleton, dm.bank.commentary_dim, dm.bank.categories)
     if model.stats is not None:
-        fit_stats_branch(model, dm)
+        fit_stats_branch(model, dm, ("train", "val"))  # chooses the variant on train + val
+        fit_stats_branch(model, dm, ("train",), choice=model.stats.choice)
     encoder = None
     if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
         model.decoder, encoder = build_text_branch(cfg)
@@ -209,7 +218,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
                                else cfg.model.net_weight)
     val_metrics = _val_score_metrics(model, dm, cfg) if len(dm.val_rows) else None
     if model.stats is not None and cfg.model.stats_refit and len(dm.val_rows):
-        fit_stats_branch(model, dm, splits=("train", "val"))
+        fit_stats_branch(model, dm, ("train", "val"), choice=model.stats.choice)
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
                              predictions=run_dir / "predictions.csv", descriptions=run_dir / "descriptions.csv")

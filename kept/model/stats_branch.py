@@ -71,6 +71,11 @@ class StatsBranch(nn.Module):
         self.register_buffer("pooled", torch.zeros((), dtype=torch.bool))
         self.register_buffer("use_whole", torch.zeros((), dtype=torch.bool))
 
+    @property
+    def choice(self) -> tuple[bool, bool]:
+        """(pooled, use_whole) of the fitted model."""
+        return bool(self.pooled), bool(self.use_whole)
+
     def index_of(self, names: Sequence[str | None]) -> torch.Tensor:
         """Category indices of names (-1 for None or a name the branch was not fitted on). (R,)"""
         pos = {c: i for i, c in enumerate(self.categories)}
@@ -97,8 +102,10 @@ class StatsBranch(nn.Module):
     @torch.no_grad()
     def fit(self, block_stats: torch.Tensor, target: torch.Tensor, category: torch.Tensor,
             whole_stats: torch.Tensor | None = None, groups: Sequence[str | None] | None = None,
-            alphas: Sequence[float] = tuple(np.logspace(-1, 4, 11)), folds: int = 5, seed: int = 0) -> torch.Tensor:
-        """Choose the model by cross-validation, fit it, and return out-of-fold predictions.
+            alphas: Sequence[float] = tuple(np.logspace(-1, 4, 11)), folds: int = 5, seed: int = 0,
+            choice: tuple[bool, bool] | None = None) -> torch.Tensor:
+        """Choose the model by cross-validation (unless ``choice`` = (pooled, use_whole) fixes
+        it), fit it, and return out-of-fold predictions.
 
         *Decision*: the candidates are {one ridge per category, one ridge pooled over categories
         (per-category means of features and scores, shared coefficients)} x {block statistics,
@@ -120,16 +127,16 @@ class StatsBranch(nn.Module):
         y, cat = target.double().numpy(), category.numpy()
         splits = _folds(len(y), folds, groups, seed)
         best = None
-        for pooled in (False, True):
-            for use_whole in ((False, True) if self.whole_dim else (False,)):
-                cols = np.arange(X.shape[1]) if use_whole else np.arange(nb)
-                oof = np.zeros(len(y))
-                for tr, te in splits:
-                    model = _fit(X[tr][:, cols], y[tr], cat[tr], len(self.categories), pooled, alphas)
-                    oof[te] = _predict(model, X[te][:, cols], cat[te])
-                quality = _quality(oof, y, cat)
-                if best is None or quality > best[0]:
-                    best = (quality, pooled, use_whole, cols, oof)
+        options = [(p, w) for p in (False, True) for w in ((False, True) if self.whole_dim else (False,))]
+        for pooled, use_whole in ([choice] if choice is not None else options):
+            cols = np.arange(X.shape[1]) if use_whole else np.arange(nb)
+            oof = np.zeros(len(y))
+            for tr, te in splits:
+                model = _fit(X[tr][:, cols], y[tr], cat[tr], len(self.categories), pooled, alphas)
+                oof[te] = _predict(model, X[te][:, cols], cat[te])
+            quality = _quality(oof, y, cat)
+            if best is None or quality > best[0]:
+                best = (quality, pooled, use_whole, cols, oof)
         _, pooled, use_whole, cols, oof = best
         model = _fit(X[:, cols], y, cat, len(self.categories), pooled, alphas)
         self.mean.zero_(), self.scale.fill_(1.0), self.coef.zero_()
