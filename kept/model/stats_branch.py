@@ -34,7 +34,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["StatsBranch", "path_targets"]
+__all__ = ["StatsBranch", "path_targets", "Z_CLIP"]
+
+#: Standardised statistics are clipped to +- this many standard deviations, so that one glitch
+#: (a joint flying off in a noisy frame) cannot swing a linear model's score; the branch's score
+#: is clipped to the normalised score range [0, 1] as well.
+Z_CLIP = 5.0
+
+#: Cross-validation repeats (different fold draws) averaged when the branch chooses its variant.
+CV_REPEATS = 3
 
 
 class StatsBranch(nn.Module):
@@ -94,10 +102,10 @@ class StatsBranch(nn.Module):
         R = block_stats.shape[0]
         row = torch.where(category < 0, torch.full_like(category, len(self.categories)), category)
         z = (self._inputs(block_stats, whole_stats) - self.mean[row]) / self.scale[row]  # (R, F)
-        terms = z * self.coef[row]
+        terms = z.clamp(-Z_CLIP, Z_CLIP) * self.coef[row]
         nb = int(np.prod(self.shape))
         contrib = terms[:, :nb].reshape(R, *self.shape).sum(-1)  # (R, K, B)
-        return self.intercept[row] + terms.sum(-1), contrib
+        return (self.intercept[row] + terms.sum(-1)).clamp(0.0, 1.0), contrib
 
     @torch.no_grad()
     def fit(self, block_stats: torch.Tensor, target: torch.Tensor, category: torch.Tensor,
@@ -110,9 +118,9 @@ class StatsBranch(nn.Module):
         *Decision*: the candidates are {one ridge per category, one ridge pooled over categories
         (per-category means of features and scores, shared coefficients)} x {block statistics,
         block and whole-recording statistics}; the one whose out-of-fold predictions have the
-        best Spearman rho plus within-category pair accuracy wins (folds grouped by subject when
-        ``groups`` names every recording's subject), so the choice is made on the training
-        recordings alone, per dataset.
+        best Spearman rho plus within-category pair accuracy wins, averaged over
+        :data:`CV_REPEATS` draws of the folds (grouped by subject when ``groups`` names every
+        recording's subject), so the choice is made on the given recordings alone, per dataset.
 
         The network trains on the residual of this branch; on the recordings the ridge was
         fitted on, that residual would be shrunk towards zero, so the returned predictions are
@@ -125,18 +133,18 @@ class StatsBranch(nn.Module):
         nb = int(np.prod(self.shape))
         X = self._inputs(block_stats, whole_stats).double().numpy()
         y, cat = target.double().numpy(), category.numpy()
-        splits = _folds(len(y), folds, groups, seed)
+        splits = [s for r in range(CV_REPEATS) for s in _folds(len(y), folds, groups, seed + r)]
         best = None
         options = [(p, w) for p in (False, True) for w in ((False, True) if self.whole_dim else (False,))]
         for pooled, use_whole in ([choice] if choice is not None else options):
             cols = np.arange(X.shape[1]) if use_whole else np.arange(nb)
-            oof = np.zeros(len(y))
-            for tr, te in splits:
+            oof = np.zeros((CV_REPEATS, len(y)))
+            for n, (tr, te) in enumerate(splits):
                 model = _fit(X[tr][:, cols], y[tr], cat[tr], len(self.categories), pooled, alphas)
-                oof[te] = _predict(model, X[te][:, cols], cat[te])
-            quality = _quality(oof, y, cat)
+                oof[n // (len(splits) // CV_REPEATS), te] = _predict(model, X[te][:, cols], cat[te])
+            quality = float(np.mean([_quality(o, y, cat) for o in oof]))
             if best is None or quality > best[0]:
-                best = (quality, pooled, use_whole, cols, oof)
+                best = (quality, pooled, use_whole, cols, oof[0])
         _, pooled, use_whole, cols, oof = best
         model = _fit(X[:, cols], y, cat, len(self.categories), pooled, alphas)
         self.mean.zero_(), self.scale.fill_(1.0), self.coef.zero_()
@@ -179,11 +187,12 @@ def _fit(X: np.ndarray, y: np.ndarray, cat: np.ndarray, num_categories: int, poo
 
 
 def _predict(model: list, X: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    """What :meth:`StatsBranch.forward` computes, in numpy. Shapes: X (M, F), cat (M,) -> (M,)"""
     out = np.zeros(len(X))
     for c in np.unique(cat):
         mean, scale, coef, b = model[c]
-        out[cat == c] = b + ((X[cat == c] - mean) / scale) @ coef
-    return out
+        out[cat == c] = b + np.clip((X[cat == c] - mean) / scale, -Z_CLIP, Z_CLIP) @ coef
+    return np.clip(out, 0.0, 1.0)
 
 
 def _quality(pred: np.ndarray, y: np.ndarray, cat: np.ndarray) -> float:
@@ -211,7 +220,7 @@ def _ridge(X: np.ndarray, y: np.ndarray, alphas: Sequence[float],
     scale = np.where(scale > 1e-8, scale, 1.0)
     if len(y) < 3 or np.ptp(y) == 0:
         return mean, scale, np.zeros(X.shape[1]), float(y.mean())
-    model = RidgeCV(alphas=tuple(float(a) for a in alphas)).fit((X - mean) / scale, y)
+    model = RidgeCV(alphas=tuple(float(a) for a in alphas)).fit(np.clip((X - mean) / scale, -Z_CLIP, Z_CLIP), y)
     return mean, scale, model.coef_, float(model.intercept_)
 
 
