@@ -7,7 +7,9 @@ keypoint sequences from ``kept pose extract``), recordings of a keypoint-folder 
 
 ``compare.json`` holds, for each recording, its score in the dataset's units, the selected
 reasoning path as (segment, time span in seconds, node type) steps and the top-10 paths with
-their Q values; for the pair, who is better and the per-joint size of the residual graph
+their Q values; with the statistics branch, the score's two parts (``score_parts``) and the five
+(segment, node) blocks where the recording loses most score against its category's average
+performer (``penalties``, in score units); for the pair, who is better and the per-joint size of the residual graph
 ||mean_k H_a[k] - mean_k H_b[k]|| (which joints differ most). *Decision*: paths are reported per
 recording, since the tree search selects one path per recording (METHOD.md section 4).
 """
@@ -159,6 +161,16 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
                           for t in order.tolist()],
             "segment_times": [list(s) for s in span],
         }
+        if out.contrib is not None:  # the statistics branch: where the score is lost, in score units
+            stats = float(out.stats_score[i]) * (hi - lo) + lo
+            sides[rec.name]["score_parts"] = {"statistics": round(stats, 4),  # what the network adds:
+                                              "network": round(scores[i] - stats, 4),
+                                              "net_weight": float(model.net_weight)}
+            pen = (-out.contrib[i] * (hi - lo)).numpy()  # (K, B) score lost per block
+            order_b = np.argsort(-pen, axis=None)[:5]
+            sides[rec.name]["penalties"] = [
+                {"segment": int(k), "time": list(span[k]), "node": names[j], "score_lost": round(float(pen[k, j]), 4)}
+                for k, j in zip(*np.unravel_index(order_b, pen.shape))]
     h = out.graph.mean(dim=1)  # (2, P, D): H_i, the mean over segments
     residual = (h[0] - h[1]).norm(dim=-1).numpy()  # (P,)
     description = model.decoder.generate(h[:1], h[1:])[0] if model.decoder is not None else None
@@ -189,6 +201,12 @@ def format_report(result: dict) -> str:
     for name in (a, b):
         steps = ", ".join(f"{s['node']} ({s['time'][0]:.1f}-{s['time'][1]:.1f} s)" for s in result["recordings"][name]["path"])
         lines.append(f"{name} reasoning path: {steps}")
+    for name in (a, b):
+        pen = [p for p in result["recordings"][name].get("penalties", []) if p["score_lost"] > 0][:3]
+        if pen:
+            lines.append(f"{name} loses most score at: " + ", ".join(
+                f"{p['node']} in segment {p['segment'] + 1} ({p['time'][0]:.1f}-{p['time'][1]:.1f} s, "
+                f"-{p['score_lost']:.2f})" for p in pen))
     top = list(result["residual"].items())[:5]
     lines.append("joints that differ most: " + ", ".join(f"{j} ({v:.3f})" for j, v in top))
     if result.get("description"):

@@ -35,9 +35,16 @@ def test_compare_by_id_and_by_file_agree_with_eval(run, tiny_dataset, tmp_path, 
 
     np.save(tmp_path / "a.npy", np.load(tiny_dataset / "keypoints" / "squat_08.npy"))
     assert main(["compare", str(tmp_path / "a.npy"), f"{tiny_dataset}::squat_09", "--checkpoint", str(run),
-                 "--format", "json"]) == 0
+                 "--format", "json", "--category", "squat"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["recordings"]["a"]["score"] == pytest.approx(side["score"], abs=1e-4)
+    parts = side["score_parts"]  # the statistics branch's part and what the network adds
+    assert parts["statistics"] + parts["network"] == pytest.approx(side["score"], abs=1e-3)
+    assert 1 <= len(side["penalties"]) <= 5 and set(side["penalties"][0]) == {"segment", "time", "node", "score_lost"}
+    lost = [p["score_lost"] for p in side["penalties"]]
+    assert lost == sorted(lost, reverse=True)
+    assert main(["compare", "squat_08", "squat_09", "--checkpoint", str(run), "--category", "golf"]) == 2
+    assert "not one the model was trained on" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("array, message", [
@@ -84,7 +91,8 @@ def test_compare_end_to_end_on_demo_keypoints(tmp_path, capsys):
                            "description"}
     assert isinstance(result["description"], str)
     side = result["recordings"]["climbing_test_000"]
-    assert set(side) == {"score", "path", "top_paths", "segment_times"} and len(side["top_paths"]) == 10
+    assert set(side) == {"score", "path", "top_paths", "segment_times", "score_parts", "penalties"}
+    assert len(side["top_paths"]) == 10
     assert all(set(step) == {"segment", "time", "node"} for step in side["path"])
     assert len(result["residual"]) == 17 and result["implicit_edges"]["edges"]
     assert "difference:" in capsys.readouterr().out or result["description"] == ""
