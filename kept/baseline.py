@@ -10,6 +10,11 @@
   model's depth) and node-type joint, the mean, std, min and max of its angle and the mean and
   max of its speed (:func:`kept.features.block_statistics`), one ridge regression *per category*
   (the strongest classical model on the demo data among those we measured).
+- ``stats_branch``: KEPT's statistics branch fitted on its own, without the network: per-segment
+  statistics of the node joints and optionally the whole-recording ones, per category or pooled,
+  the variant chosen by cross-validation on the training recordings
+  (:mod:`kept.model.stats_branch`). The strongest classical model here, and what KEPT must beat
+  to show that its network adds anything.
 - ``ceiling`` (only when the dataset has ``faults.json``, as the demo data does): one linear fit
   per category of the score on the *true* fault magnitudes (one feature per fault kind). It
   shows how much of the score the faults explain, i.e. the headroom above the baselines.
@@ -29,7 +34,7 @@ __all__ = ["handcrafted_features", "segment_features", "ridge_baseline", "per_ca
            "BASELINES"]
 
 #: The score baselines of :func:`evaluate_baselines`, in report order.
-BASELINES = ("ridge", "segment_ridge", "ceiling")
+BASELINES = ("ridge", "segment_ridge", "stats_branch", "ceiling")
 
 
 def _stats(x: np.ndarray) -> np.ndarray:
@@ -215,6 +220,7 @@ def evaluate_baselines(dataset, split: str = "test", depth: int = 4, progress: b
            for i in tqdm(train_ids + eval_ids, desc="segment features", disable=not progress, leave=False)}
     out["segment_ridge"] = evaluate(per_category_ridge(np.stack([seg[i] for i in train_ids]), y, cat_tr,
                                                        np.stack([seg[i] for i in eval_ids]), cat_ev))
+    out["stats_branch"] = evaluate(_stats_branch_alone(dataset, train_ids, eval_ids, depth, progress))
     faults_file = Path(dataset.root) / "faults.json"
     if faults_file.is_file():
         faults = json.loads(faults_file.read_text())
@@ -231,6 +237,33 @@ def evaluate_baselines(dataset, split: str = "test", depth: int = 4, progress: b
             np.stack([fault_vector(i) for i in train_ids]), y, cat_tr,
             np.stack([fault_vector(i) for i in eval_ids]), cat_ev, alphas=(1e-3, 1e-2, 0.1, 1.0)))
     return out
+
+
+def _stats_branch_alone(dataset, train_ids: list[str], eval_ids: list[str], depth: int,
+                        progress: bool) -> np.ndarray:
+    """Predictions of KEPT's statistics branch fitted on its own (no network): the classical
+    model inside KEPT, its variant chosen by cross-validation on ``train_ids``
+    (:meth:`kept.model.stats_branch.StatsBranch.fit`). Shapes: returns (len(eval_ids),)"""
+    import torch
+    from tqdm.auto import tqdm
+
+    from kept.features import BLOCK_STATS, prepare_keypoints, recording_features, stack_features
+    from kept.model.stats_branch import StatsBranch
+
+    sk, rec = dataset.skeleton, dataset.recordings
+    feats = stack_features([recording_features(prepare_keypoints(dataset.keypoints(i), sk, dataset.up_axis), sk,
+                                               dataset.fps, depth=depth, up_axis=dataset.up_axis)
+                            for i in tqdm(train_ids + eval_ids, desc="branch features", disable=not progress,
+                                          leave=False)])
+    cats = sorted({rec[i].category for i in train_ids})
+    branch = StatsBranch(cats, depth, len(sk.node_types), len(BLOCK_STATS) * sk.max_joints_per_node,
+                         feats.whole_stats.shape[1])
+    category = branch.index_of([rec[i].category for i in train_ids + eval_ids])
+    n = len(train_ids)
+    y = torch.as_tensor(dataset.normalize_score(np.array([rec[i].score for i in train_ids])), dtype=torch.float32)
+    branch.fit(feats.block_stats[:n], y, category[:n], feats.whole_stats[:n], groups=[rec[i].subject for i in train_ids])
+    score, _ = branch(feats.block_stats[n:], category[n:], feats.whole_stats[n:])
+    return dataset.denormalize_score(score.numpy().astype(np.float64))
 
 
 def retrieval_descriptions(dataset, split: str = "test", progress: bool = True) -> dict[tuple[str, str], str]:
