@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pose.kinematics import fill_missing, joint_angles, joint_speeds, normalize_positions
+from pose.kinematics import fill_missing
 from pose.skeleton import Skeleton
 
 __all__ = ["handcrafted_features", "segment_features", "ridge_baseline", "per_category_ridge",
@@ -37,37 +37,18 @@ __all__ = ["handcrafted_features", "segment_features", "ridge_baseline", "per_ca
 BASELINES = ("ridge", "segment_ridge", "stats_branch", "ceiling")
 
 
-def _stats(x: np.ndarray) -> np.ndarray:
-    """mean, std, min, max over frames, grouped by statistic. Shapes: (F, n) -> (4 n,)."""
-    return np.concatenate([x.mean(0), x.std(0), x.min(0), x.max(0)])
-
-
 def handcrafted_features(
     xyz: np.ndarray, skeleton: Skeleton, fps: float, up_axis: str = "y"
 ) -> np.ndarray:
-    """Global angle and speed statistics of one recording.
-
-    NaN joints are filled by :func:`pose.kinematics.fill_missing`. Angles (in [0, 1], angle/pi)
-    are measured at every joint of every node type, in ``skeleton.node_types`` order (a joint
-    listed under two node types is measured once); speeds of all P joints are computed on the
-    bounding-box-normalised positions, as in :func:`pose.kinematics.node_kinematics`.
-
-    Args:
-        xyz: keypoints, NaN where missing.
-        skeleton: joints, node types and angle definitions.
-        fps: frames per second of ``xyz``.
-        up_axis: vertical axis for one-bone angles.
+    """Global angle and speed statistics of one recording: :func:`kept.features.whole_statistics`.
 
     Shapes:
         xyz: (F, P, 3)
-        returns: (D,) float64 with D = 4 (A + P), A the number of node-type joints: the mean, std,
-            min and max of the A angles, then the same four statistics of the P speeds
+        returns: (4 (A + P),) float64, A the number of node-type joints
     """
-    filled = fill_missing(xyz)
-    joints = list(dict.fromkeys(j for members in skeleton.node_types.values() for j in members))
-    ang = joint_angles(filled, skeleton, joints, up_axis)  # (F, A)
-    speed = joint_speeds(normalize_positions(filled), fps)  # (F, P)
-    return np.concatenate([_stats(ang), _stats(speed)])
+    from kept.features import whole_statistics
+
+    return whole_statistics(xyz, skeleton, fps, up_axis)
 
 
 def segment_features(xyz: np.ndarray, skeleton: Skeleton, fps: float, up_axis: str = "y",

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pose.kinematics import canonical_facing, fill_missing, rotation_about, joint_speeds, node_kinematics, normalize_positions
+from pose.kinematics import (canonical_facing, fill_missing, joint_angles, joint_speeds, node_kinematics,
+                             normalize_positions, rotation_about)
 from pose.skeleton import Skeleton
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "rotate_about_up",
     "prepare_keypoints",
     "block_statistics",
+    "whole_statistics",
     "BLOCK_STATS",
 ]
 
@@ -52,9 +54,9 @@ class RecordingFeatures:
         segments: (K, P, 4 S) every joint's trajectory (position, speed) over each segment
         block_stats: (K, B, g) summary statistics of each node type's joints in each segment
             (:func:`block_statistics`), an input of the statistics branch; None when not computed
-        whole_stats: (W,) whole-recording statistics (:func:`kept.baseline.handcrafted_features`:
-            angles of the node joints and speeds of all joints), the statistics branch's other
-            input; None when not computed
+        whole_stats: (W,) whole-recording statistics (:func:`whole_statistics`: angles of the
+            node joints and speeds of all joints), the statistics branch's other input; None
+            when not computed
     """
 
     node_stats: torch.Tensor
@@ -142,9 +144,7 @@ def recording_features(
     filled = fill_missing(xyz)  # once: node_kinematics finds nothing left to fill
     stats = node_kinematics(filled, skeleton, fps, up_axis)  # (F, B, h)
     blocks = block_statistics(stats, depth)  # (K, B, g)
-    from kept.baseline import handcrafted_features
-
-    whole = handcrafted_features(filled, skeleton, fps, up_axis)  # (W,)
+    whole = whole_statistics(filled, skeleton, fps, up_axis)  # (W,)
     norm = normalize_positions(filled)  # (F, P, 3)
     per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
 
@@ -187,6 +187,27 @@ def block_statistics(node_stats: np.ndarray, depth: int) -> np.ndarray:
     a, v = x[..., 0], x[..., 1]  # (K, S, B, J)
     out = np.stack([a.mean(1), a.std(1), a.min(1), a.max(1), v.mean(1), v.max(1)], axis=-1)  # (K, B, J, 6)
     return out.reshape(depth, B, J * len(BLOCK_STATS))
+
+
+def whole_statistics(xyz: np.ndarray, skeleton: Skeleton, fps: float, up_axis: str = "y") -> np.ndarray:
+    """Whole-recording angle and speed statistics (the features of the classical ridge baseline).
+
+    NaN joints are filled by :func:`pose.kinematics.fill_missing`. Angles (in [0, 1], angle/pi)
+    are measured at every joint of every node type, in ``skeleton.node_types`` order (a joint
+    listed under two node types is measured once); speeds of all P joints are computed on the
+    bounding-box-normalised positions, as in :func:`pose.kinematics.node_kinematics`.
+
+    Shapes:
+        xyz: (F, P, 3)
+        returns: (W,) float64 with W = 4 (A + P), A the number of node-type joints: the mean, std,
+            min and max over frames of the A angles, then the same four statistics of the P speeds
+    """
+    filled = fill_missing(xyz)
+    joints = list(dict.fromkeys(j for members in skeleton.node_types.values() for j in members))
+    ang = joint_angles(filled, skeleton, joints, up_axis)  # (F, A)
+    speed = joint_speeds(normalize_positions(filled), fps)  # (F, P)
+    stats = lambda x: np.concatenate([x.mean(0), x.std(0), x.min(0), x.max(0)])  # noqa: E731
+    return np.concatenate([stats(ang), stats(speed)])
 
 
 def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:

@@ -11,7 +11,7 @@ misses:
 
 with x[k, j] the statistics of node type j in segment k (:func:`kept.features.block_statistics`),
 c_whole the same linear term on whole-recording statistics (angles of the node joints and speeds
-of *all* joints, :func:`kept.baseline.handcrafted_features`), and ridge regressions (strength by
+of *all* joints, :func:`kept.features.whole_statistics`), and ridge regressions (strength by
 leave-one-out cross-validation, ``RidgeCV``), plus a global one for recordings of unknown
 category. Which variant (per category or pooled, with or without the whole-recording statistics)
 is chosen per dataset by cross-validation on the training recordings (:meth:`StatsBranch.fit`).
