@@ -121,9 +121,10 @@ class StatsBranch(nn.Module):
         (per-category means of features and scores, shared coefficients)} x {block statistics,
         block and whole-recording statistics}; the one whose out-of-fold predictions have the
         best Spearman rho plus within-category pair accuracy wins, averaged over
-        :data:`CV_REPEATS` draws of the folds (seeded 0, 1, ...; ``seed`` only draws the folds of
-        the returned out-of-fold predictions when ``choice`` is given) (grouped by subject when ``groups`` names every
-        recording's subject), so the choice is made on the given recordings alone, per dataset.
+        :data:`CV_REPEATS` draws of the folds (seeded 0, 1, ...; folds grouped by subject when
+        ``groups`` names every recording's subject), so the choice is made on the given
+        recordings alone, per dataset. With ``choice`` given, one draw seeded by ``seed`` gives
+        the out-of-fold predictions.
 
         The network trains on the residual of this branch; on the recordings the ridge was
         fitted on, that residual would be shrunk towards zero, so the returned predictions are
