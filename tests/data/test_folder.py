@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from kept.data.folder import Pair, Recording, load_dataset, write_dataset
 from pose.skeleton import Skeleton
 
-UIPRMD = Path("/work/shared/data/uiprmd")
+#: A converted UI-PRMD keypoint folder, if you have one: KEPT_UIPRMD=DIR (the test skips otherwise).
+UIPRMD = Path(os.environ.get("KEPT_UIPRMD", "/nonexistent/uiprmd"))
 
 TINY = Skeleton(
     name="tiny",
