@@ -14,6 +14,17 @@ without GNN                ``model.use_gnn=false``
 without expert commentary  ``model.use_commentary=false``
 tree depth 3 to 6          ``model.depth=3`` ... ``model.depth=6``
 =========================  ==================================
+
+The project's decisions beyond the paper (README, "Decisions beyond the paper"), each a switch;
+``configs/paper.yaml`` turns them all off:
+
+==============================  ==============================================
+statistics branch               ``model.stats_branch`` (+ ``net_weight``, ``stats_refit``, ``stats_mode``)
+path teacher                    ``loss.path``, ``loss.path_temperature``
+pair loss                       ``loss.rank``
+val held out by subject         ``data.val_by_subject``
+best validation epoch           ``train.keep=best``
+==============================  ==============================================
 """
 
 from __future__ import annotations
