@@ -88,7 +88,10 @@ class KEPTSystem(L.LightningModule):
         if w.path > 0 and out.contrib is not None:
             teacher = path_targets(out.contrib.detach(), out.paths, w.path_temperature)  # (R, L)
             value = teacher / teacher.max(dim=-1, keepdim=True).values  # 1 for the most penalised path
-            path = F.binary_cross_entropy_with_logits(out.logits, value)
+            # the teacher's mass again as weight, so the few paths it values are fitted as well as
+            # the many it does not (unweighted, Q under-fits the top: all logits near -3.5)
+            weight = 1.0 + teacher.shape[-1] * teacher
+            path = F.binary_cross_entropy_with_logits(out.logits, value, weight=weight)
             total = total + w.path * path
             parts["path"] = path
         decoder = self.model.decoder
