@@ -20,8 +20,9 @@ Two terms are *decisions* of this project on top of the paper (each 0 in ``confi
   the task is judged on, and the difference cancels what the two recordings share.
 - L_path (``loss.path``): with the statistics branch, the path values learn the score penalty
   each path watches, -sum_k c[k, l_k] (:func:`kept.model.stats_branch.path_targets`): Q(l) is
-  regressed (binary cross-entropy) onto exp((pen(l) - max_l' pen(l')) / tau), 1 for the most
-  penalised path and decaying with the penalty it misses, over the candidate paths. Without it
+  regressed (binary cross-entropy, each path weighted by 1 + L p(l), p the teacher's softmax
+  over the L candidates) onto exp((pen(l) - max_l' pen(l')) / tau), 1 for the most penalised
+  path and decaying with the penalty it misses. Without it
   nothing tells Q where a performance loses its score.
 """
 
