@@ -152,10 +152,10 @@ def test_statistics_branch_is_fitted_weighted_on_val_and_refitted(tiny_config, t
 def test_paper_config_trains_without_the_decisions(tiny_config, tmp_path):
     from pathlib import Path
 
-    from kept.config import load_config
+    from kept.config import config_to_dict, load_config
 
     paper = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
-    cfg = load_config(paper, base=__import__("kept.config", fromlist=["config_to_dict"]).config_to_dict(tiny_config))
+    cfg = load_config(paper, base=config_to_dict(tiny_config))
     assert not cfg.model.stats_branch and cfg.loss.rank == 0 and cfg.loss.path == 0 and cfg.train.keep == "last"
     train(cfg, tmp_path / "paper")
     model, _, saved = load_model(tmp_path / "paper")
