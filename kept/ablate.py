@@ -1,4 +1,4 @@
-"""The ablation study of METHOD.md section 8: one training run per (ablation, seed), then a table.
+"""The ablation study of docs/method.md section 8: one training run per (ablation, seed), then a table.
 
     kept ablate --dataset adr --synthetic --seeds 0,1,2 --out runs/ablate [key=value ...]
 

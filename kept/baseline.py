@@ -1,7 +1,7 @@
 """Classical baselines for score regression, and the ceiling of data that ships its faults.
 
 - ``ridge``: global statistics only (no temporal segments): for every node-type joint its
-  interior angle ``a`` (METHOD.md section 3) and for every joint its speed ``v`` in normalised
+  interior angle ``a`` (docs/method.md section 3) and for every joint its speed ``v`` in normalised
   units per second, each summarised by mean, standard deviation, minimum and maximum over the
   whole recording; one ridge regression (regularisation strength chosen by cross-validation) on
   the standardised features for all categories. It sees how far and how fast joints move, but

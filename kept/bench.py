@@ -8,7 +8,7 @@ Every timing is the median over ``repeats`` runs after one warm-up run, on the c
 (``--device``; CUDA is synchronised before the clock is read). Each command prints a table and
 writes JSON with the machine it ran on (:func:`machine`).
 
-``paths`` (METHOD.md section 4), per depth K with B node types (the default skeleton's 4):
+``paths`` (docs/method.md section 4), per depth K with B node types (the default skeleton's 4):
 
 * ``exhaustive``: the score net's block assembly of all B^K path logits
   (:meth:`ScoreNet.blocks` + :meth:`ScoreNet.assemble`), attention included;

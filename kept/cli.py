@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="png", choices=["png", "pdf"])
 
-    p = sub.add_parser("ablate", help="the ablation study of METHOD.md section 8: several seeds, a markdown "
+    p = sub.add_parser("ablate", help="the ablation study of docs/method.md section 8: several seeds, a markdown "
                                       "table; resumable (finished runs are kept)")
     _data_args(p, required=True)
     p.add_argument("--config", help="base YAML config (each ablation's overrides go on top)")

@@ -11,7 +11,7 @@ their Q values; with the statistics branch, the score's two parts (``score_parts
 (segment, node) blocks where the recording loses most score against its category's average
 performer (``penalties``, in score units); for the pair, who is better and the per-joint size of the residual graph
 ||mean_k H_a[k] - mean_k H_b[k]|| (which joints differ most). *Decision*: paths are reported per
-recording, since the tree search selects one path per recording (METHOD.md section 4).
+recording, since the tree search selects one path per recording (docs/method.md section 4).
 """
 
 from __future__ import annotations

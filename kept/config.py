@@ -5,7 +5,7 @@ every key with its default; a user file only needs the keys it changes. Override
 keys, e.g. ``model.depth=5 loss.kl=0 train.max_epochs=30``. OmegaConf checks the types, so a
 typo or a wrong type fails with the key's name.
 
-Ablation switches of METHOD.md section 8 that concern scores:
+Ablation switches of docs/method.md section 8 that concern scores:
 
 =========================  ==================================
 without KL loss            ``loss.kl=0``
@@ -76,7 +76,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Sizes and switches of the KEPT score branch (METHOD.md sections 2-6)."""
+    """Sizes and switches of the KEPT score branch (docs/method.md sections 2-6)."""
 
     dim: int = 64  #: D, the width of every token
     heads: int = 4  #: attention heads of each MHCA
@@ -115,10 +115,10 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Weights of METHOD.md sections 6-7: L = L_score + a1 L_semantic + a2 (L_comment + L_ce) + a3 L_KL."""
+    """Weights of docs/method.md sections 6-7: L = L_score + a1 L_semantic + a2 (L_comment + L_ce) + a3 L_KL."""
 
     semantic: float = 0.1  #: a1
-    text: float = 0.5  #: a2, weight of L_comment + L_ce (text branch, METHOD.md section 7)
+    text: float = 0.5  #: a2, weight of L_comment + L_ce (text branch, docs/method.md section 7)
     kl: float = 0.1  #: a3
     kl_symmetric: bool = True  #: mean of both KL directions (False: KL(p1 || p2) only)
     #: pair term: squared error of the predicted score difference of the two recordings
@@ -155,7 +155,7 @@ DEFAULT_PROMPT = "Please generate the action difference between Player 1 and Pla
 
 @dataclass
 class DecoderConfig:
-    """The difference-description decoder (METHOD.md section 7).
+    """The difference-description decoder (docs/method.md section 7).
 
     Ablation "without residual graph tokens": ``use_residual=false``.
     """

@@ -1,4 +1,4 @@
-"""``kept eval``: predictions of a trained model and the metrics of METHOD.md section 9.
+"""``kept eval``: predictions of a trained model and the metrics of docs/method.md section 9.
 
 ``metrics.json``::
 
@@ -230,7 +230,7 @@ def describe_pairs(model: KEPT, pred: Predictions, orders: list[tuple[str, str]]
 def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pairs: list, cfg: RunConfig,
                     out: str | Path | None) -> dict:
     """Generate the difference description of every pair that has a reference, and score the
-    text (METHOD.md section 9): ``{"text": {...}}`` overall, and per category under
+    text (docs/method.md section 9): ``{"text": {...}}`` overall, and per category under
     ``per_category[cat]["text"]`` (added by the caller's metrics dict)."""
     from kept.text_metrics import evaluate_text
 

@@ -5,7 +5,7 @@ h = 5 J node-statistic size, K segments (tree depth), S samples per segment traj
 g = 6 J block-statistic size.
 
 Time is sampled, not frames: keyframe n sits at the centre of the n-th of N equal time bins of
-the recording, and segment k covers the k-th of K equal time spans (METHOD.md section 4), so
+the recording, and segment k covers the k-th of K equal time spans (docs/method.md section 4), so
 recordings of any length and frame rate give the same shapes.
 """
 

@@ -1,4 +1,4 @@
-"""Loss terms of METHOD.md sections 4-6 that are not part of a module.
+"""Loss terms of docs/method.md sections 4-6 that are not part of a module.
 
 Shapes glossary: R recordings (or pairs), T paths.
 """
@@ -23,7 +23,7 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-8) -> torch.
 def path_kl(p1: torch.Tensor, p2: torch.Tensor, symmetric: bool = True) -> torch.Tensor:
     """L_KL between the path distributions of the two recordings of each pair, averaged.
 
-    *Decision* (METHOD.md section 4): symmetric by default, 0.5 (KL(p1||p2) + KL(p2||p1)),
+    *Decision* (docs/method.md section 4): symmetric by default, 0.5 (KL(p1||p2) + KL(p2||p1)),
     because the order inside a pair carries no meaning; ``symmetric=False`` is the paper's
     KL(p1 || p2).
 

@@ -1,4 +1,4 @@
-"""Score metrics of METHOD.md section 9, in the dataset's own units.
+"""Score metrics of docs/method.md section 9, in the dataset's own units.
 
 - ``spearman``: Spearman's rho over recordings, each recording counted once (scipy).
 - ``r_l2_x100``: mean(((y - y_hat) / (y_max - y_min))^2) x 100, the relative L2 of the AQA

@@ -1,10 +1,10 @@
 """The Lightning system that trains KEPT: losses, logging and the optimiser.
 
-Total loss (METHOD.md section 6, score branch):
+Total loss (docs/method.md section 6, score branch):
 
     L = L_score + a1 L_semantic + a2 (L_comment + L_ce) + a3 L_KL
 
-The text terms (METHOD.md section 7) are present when the model has a decoder and the batch's
+The text terms (docs/method.md section 7) are present when the model has a decoder and the batch's
 pairs have descriptions: L_ce is teacher-forced cross-entropy, L_comment the differentiable
 surrogate of the decoder. L_score is the squared error on scores normalised to [0, 1], over both recordings of each pair;
 L_semantic is averaged over the recordings that have commentary; L_KL compares the path

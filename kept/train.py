@@ -80,7 +80,7 @@ def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = 
 
 
 def build_text_branch(cfg: RunConfig) -> tuple[DifferenceDecoder, torch.nn.Module]:
-    """The difference decoder of METHOD.md section 7 and the frozen sentence encoder of its
+    """The difference decoder of docs/method.md section 7 and the frozen sentence encoder of its
     L_comment surrogate (the bundled MiniLM, which shares the default decoder's tokenizer)."""
     from kept.model.decoder import load_sentence_encoder_for_surrogate
 

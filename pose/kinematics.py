@@ -1,4 +1,4 @@
-"""Node kinematics (a, v, p) of METHOD.md section 3, on NumPy arrays.
+"""Node kinematics (a, v, p) of docs/method.md section 3, on NumPy arrays.
 
 Shapes glossary: F frames, P joints, B node types, J joints per node type (the largest count
 over node types; smaller node types are zero-padded).

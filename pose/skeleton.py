@@ -12,7 +12,7 @@ Inline spec (the keypoint-folder format, see the README)::
      "angles": {"shoulder_l": ["elbow_l", "hip_l"]},      # optional, see below
      "facing": ["hip_l", "hip_r"]}                         # optional: left and right joint
 
-``angles`` (optional, a kept extension of METHOD.md section 3): the two joints that span the
+``angles`` (optional, a kept extension of docs/method.md section 3): the two joints that span the
 interior angle measured at a node-type joint. Without it, a joint with exactly two bones uses its
 two bone neighbours, a joint with one bone uses the bone's angle to the vertical axis, and a joint
 with more than two bones uses the first two bones listed in ``edges`` (*decision*: deterministic

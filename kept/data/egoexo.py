@@ -18,7 +18,7 @@ CONFIRMED from public docs or official code (source in brackets):
   [EGO4D/Ego-Exo4D-docs data/metadata/index.html; facebookresearch/Ego4d feature-extraction
   code reading ``take["frame_aligned_videos"][cam][stream]["relative_path"]``].
 * ``annotations/splits.json``: ``{"take_uid_to_split": {uid: split}, "split_to_take_uids":
-  {...}}`` [Ego4d/EgoExo4D scripts found by find_string; the split value is lower-cased here].
+  {...}}`` [facebookresearch/Ego4d EgoExo4D scripts; the split value is lower-cased here].
 * ``annotations/expert_commentary_<split>.json`` (first form): ``{"ds", "annotations": {take_uid:
   [{"take_name", "take_uid", "task_id", "task_name", "commentary": "<take_name>/<expert_uid>",
   "commentary_data": [{"recording", "video_time", "text", "duration_approx", "error"}]}]}}``;
@@ -38,10 +38,10 @@ CONFIRMED from public docs or official code (source in brackets):
   [EGO4D/ego-exo4d-egopose bodypose/data/dataset_egoexo.py; Ego-Exo4D-docs
   annotations/ego_pose/index.html].
 
-ASSUMED (not confirmed from a public source in this session):
+ASSUMED (not confirmed by a public source):
 
-* Frame rates: manual ``annotation`` body pose at 30 fps, ``automatic`` at 60 fps (from the
-  task brief); override with ``pose_fps``.
+* Frame rates: manual ``annotation`` body pose at 30 fps, ``automatic`` at 60 fps;
+  override with ``pose_fps`` when a release differs.
 * Demonstrator proficiency: read from ``annotations/proficiency_demonstrator_<split>.json``
   (``{"annotations": [{"take_uid", "proficiency_score": "Novice"|...}]}``, seen only in
   third-party code), else from a ``proficiency`` / ``proficiency_score`` field of the take in

@@ -4,12 +4,12 @@ Inputs are the evaluation rows (dicts with the reward columns of :mod:`kept.grpo
 ``pair_id``, ``id_1``, ``id_2`` (recording ids in presented order), ``swapped`` (bool) and
 ``category``) and the model's completion for each row (text or TRL message list).
 
-- :func:`answer_metrics`: the score metrics of METHOD.md section 9 through :mod:`kept.metrics`
+- :func:`answer_metrics`: the score metrics of docs/method.md section 9 through :mod:`kept.metrics`
   (per-recording predictions averaged over the pairs a recording appears in), the accuracy of the
   predicted better player, the share of parseable answers, and the text metrics of the
   descriptions (:mod:`kept.text_metrics`).
-- :func:`bias_audit`: the checks suggested by the VLM-bias study (seed 003: VLMs on AQA show
-  systematic answer biases, and their pairwise accuracy grows with the score gap between the two
+- :func:`bias_audit`: the checks suggested by "Can Vision Language Models Judge Action Quality? An
+  Empirical Evaluation" (VLMs on AQA show systematic answer biases, and their pairwise accuracy grows with the score gap between the two
   samples): how often Player 1 is called better against how often it is, whether the verdict
   follows the recording when the two are presented in the other order, and accuracy per score gap.
 - :func:`format_audit`: the audit as a short text table.

@@ -1,4 +1,4 @@
-r"""Expert knowledge alignment (training only), METHOD.md section 5.
+r"""Expert knowledge alignment (training only), docs/method.md section 5.
 
 .. math::
     f_{CM} = \mathrm{MHCA}(f_C, f'_M), \quad f_{VM} = \mathrm{MHCA}(f_V, f'_M), \quad

@@ -1,4 +1,4 @@
-r"""KEPT's text branch: the difference-description decoder of METHOD.md section 7.
+r"""KEPT's text branch: the difference-description decoder of docs/method.md section 7.
 
     H_i    = mean_k H_i[k]                                   graph of recording i       (R, P, D)
     T_KG^i = F_H(H_i)                                        graph tokens               (R, P, d')
@@ -10,7 +10,7 @@ r"""KEPT's text branch: the difference-description decoder of METHOD.md section 
 The decoder is any Hugging Face causal language model; by default a small GPT-2 built from a
 config (random initialisation) that shares the bundled all-MiniLM-L6-v2 tokenizer, so that the
 expected token embeddings under the decoder's distribution can be fed to the frozen sentence
-encoder (*decision* of METHOD 7: the paper's L_comment embeds sampled text, which has no
+encoder (*decision* of docs/method.md section 7: the paper's L_comment embeds sampled text, which has no
 gradient).
 
 Shapes glossary: R recordings (pairs), K segments, P joints, D graph width, d' decoder width,
@@ -123,7 +123,7 @@ class GraphTokens(nn.Module):
         T_{KG}^i = F_H(H_i), \qquad T_{dKG} = F_{dH}([H_1 - H_2;\ H_2 - H_1])
 
     where the two halves of the residual are stacked along the token axis (2P tokens) and
-    F_dH is a separate MLP (*decision*, METHOD 7: the paper's shapes do not close).
+    F_dH is a separate MLP (*decision*, docs/method.md section 7: the paper's shapes do not close).
 
     Args:
         graph_dim (int): D.
@@ -202,7 +202,7 @@ def reference_sentence_embedding(encoder: nn.Module, tokenizer, texts: list[str]
 
 
 class DifferenceDecoder(nn.Module):
-    r"""Generates the description of the action difference between two recordings (METHOD 7).
+    r"""Generates the description of the action difference between two recordings (docs/method.md section 7).
 
     The causal LM reads ``[T_KG^1; T_KG^2; T_dKG; E(prompt)]`` as a prefix of input embeddings,
     then ``[bos] y_1 .. y_L`` (teacher forcing) or its own tokens (generation).
@@ -329,7 +329,7 @@ class DifferenceDecoder(nn.Module):
 
     def comment_loss(self, logits: torch.Tensor, attention_mask: torch.Tensor, sentence_encoder: nn.Module,
                      target_embedding: torch.Tensor) -> torch.Tensor:
-        r"""Differentiable surrogate of L_comment = 1 - cos(f_C_ref, f_C_gen) (METHOD 7, *decision*).
+        r"""Differentiable surrogate of L_comment = 1 - cos(f_C_ref, f_C_gen) (docs/method.md section 7, *decision*).
 
         The generated description is replaced by its expected word embeddings under the decoder's
         teacher-forced distribution, ``e_j = softmax(z_j) W_C``, preceded by the encoder's [CLS]

@@ -1,4 +1,4 @@
-"""Visual encoders E_V: one token per keyframe (METHOD.md section 2).
+"""Visual encoders E_V: one token per keyframe (docs/method.md section 2).
 
 *Decision*: E_V is pluggable. Any ``nn.Module`` that maps the keyframe inputs to (R, N, D) works;
 the model receives it ready-built. The default, :class:`KeypointEncoder`, encodes each keyframe's

@@ -1,6 +1,6 @@
 r"""The implicit knowledge graph (IKG) and the two graph convolutions over it.
 
-METHOD.md section 6, KEPT paper equation (5):
+docs/method.md section 6, KEPT paper equation (5):
 
 .. math::
     P_{ij} = \frac{\exp(-\phi(x_i, x_j))}{\sum_{(i', j') \in \mathcal{C}} \exp(-\phi(x_{i'}, x_{j'}))},

@@ -1,4 +1,4 @@
-"""KEPT's score branch, wired as METHOD.md sections 2 to 6 read.
+"""KEPT's score branch, wired as docs/method.md sections 2 to 6 read.
 
     f_V   = E_V(keyframes)                                  visual tokens           (R, N, D)
     Q     = ScoreNet(f_M, f_V)                              all B^K path values     (R, T)
@@ -128,7 +128,7 @@ class KEPT(nn.Module):
                       if cfg.stats_branch else None)
         #: w, the weight of s_net next to s_stats at inference (chosen on val after training)
         self.register_buffer("net_weight", torch.ones(()))
-        # The text branch (METHOD.md section 7), attached when a run trains it: a
+        # The text branch (docs/method.md section 7), attached when a run trains it: a
         # kept.model.decoder.DifferenceDecoder reading H of two recordings. Not used by forward.
         self.decoder: nn.Module | None = None
         self.reset_parameters()

@@ -1,6 +1,6 @@
 r"""The cross-attention score net R_psi: the value Q(l) of every reasoning path.
 
-METHOD.md section 4, equation (2) of the KEPT paper:
+docs/method.md section 4, equation (2) of the KEPT paper:
 
 .. math::
     Q(l) = \sigma\big(F_R(\mathrm{pool}_N\,\mathrm{MHCA}(F_M(f_M(l)),\ F_V(f_V)))\big)

@@ -1,6 +1,6 @@
 r"""Search for the best reasoning path when the B^K paths are too many to enumerate.
 
-METHOD.md section 4: "For depths where B^K is too large to enumerate, a beam search and a Monte
+docs/method.md section 4: "For depths where B^K is too large to enumerate, a beam search and a Monte
 Carlo tree search (UCT, with the score net as the value) over the same tree give l*."
 
 All strategies work on the block vectors of :class:`~kept.model.score_net.ScoreNet`:

@@ -1,6 +1,6 @@
 """The keypoint-guided tree: paths, their tokens, the path distribution and path selection.
 
-METHOD.md section 4. Depth level k of the tree is the k-th of K consecutive temporal segments;
+docs/method.md section 4. Depth level k of the tree is the k-th of K consecutive temporal segments;
 a root-to-leaf path l = (j_1, ..., j_K) names the node type watched in each segment, so there are
 T = B^K paths. Shapes glossary: R recordings, N keyframes, B node types, K segments, T paths,
 D width, k (top_k) paths in the training mixture.
@@ -126,7 +126,7 @@ class PathSelection:
 def select_paths(logits: torch.Tensor, top_k: int, temperature: float = 1.0, training: bool = True) -> PathSelection:
     """Choose paths: a softmax-weighted top-k mixture while training, the argmax l* otherwise.
 
-    *Decision* (METHOD.md section 4): the mixture weights are ``softmax(logit / temperature)``
+    *Decision* (docs/method.md section 4): the mixture weights are ``softmax(logit / temperature)``
     over the k best path logits, so the score net receives gradient from every loss downstream
     of the path tokens; ``top_k=1`` is the hard argmax, which gives the score net no gradient
     through the tokens.

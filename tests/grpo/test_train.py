@@ -1,6 +1,6 @@
 """``kept sft`` and ``kept grpo`` on a tiny random Qwen2.5-VL, on the CPU, offline.
 
-The issue's test: a tiny Qwen2.5-VL built from a config runs GRPO steps on CPU with the real
+A tiny Qwen2.5-VL built from a config runs GRPO steps on CPU with the real
 reward functions and the real data pipeline (``kept grpo prepare`` rows, tiny images), and its
 parameters change. GRPO starts from the tiny model after ``kept sft`` (fixture ``sft_vlm``):
 a never-trained model writes noise, every reward of noise is 0, all advantages are 0 and GRPO

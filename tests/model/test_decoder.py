@@ -1,4 +1,4 @@
-"""The difference-description decoder (METHOD.md section 7): tiny from-scratch GPT-2, MiniLM vocabulary."""
+"""The difference-description decoder (docs/method.md section 7): tiny from-scratch GPT-2, MiniLM vocabulary."""
 
 import pytest
 import torch
