@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from kept.config import RunConfig
+from kept.explain.physical import physical_report, sentence
 from kept.features import prepare_keypoints, recording_features, stack_features
 from kept.metrics import better_of
 from kept.model import KEPT
@@ -62,7 +63,8 @@ def _dataset_category(root: str | Path, rid: str) -> str | None:
 
 
 def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str | None = None,
-                   backend: str = "mmpose", cache_dir: str | Path | None = None) -> Recording:
+                   backend: str = "auto", cache_dir: str | Path | None = None,
+                   pose_options: dict | None = None) -> Recording:
     """Keypoints of ``spec`` (see the module docstring), checked against the model's skeleton.
 
     Args:
@@ -70,8 +72,11 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
         skeleton: the model's skeleton.
         fps: frame rate of ``.npy`` inputs (the training dataset's).
         dataset_root: the training dataset, for bare recording ids.
-        backend: pose extractor for videos.
+        backend: pose extractor for videos (``"auto"``: see
+            :func:`pose.extractors.default_video_backend`).
         cache_dir: pose cache for videos.
+        pose_options: options of the video extractor, as :func:`pose.extractors.build_extractor`
+            takes them (``pose_model``, ``allow_download``, ``device`` ...); None values are dropped.
     """
     from pose.extractors import make_extractor
 
@@ -85,8 +90,12 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
         from kept.data.datamodule import default_cache_dir
         from pose.batch import cached_extract
         from pose.cache import PoseCache
+        from pose.extractors import build_extractor
 
-        seq, _ = cached_extract(path, make_extractor(backend), PoseCache(cache_dir or default_cache_dir() / "pose"))
+        if not path.is_file():
+            raise FileNotFoundError(f"video not found: {path}")
+        extractor = build_extractor(backend, **(pose_options or {}))
+        seq, _ = cached_extract(path, extractor, PoseCache(cache_dir or default_cache_dir() / "pose"))
         if seq.skeleton != skeleton.name:
             from pose.convert import convert
 
@@ -118,7 +127,7 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
 @torch.no_grad()
 def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[float, float],
             a: Recording, b: Recording, up_axis: str = "y", top: int = 10, max_edges: int = 15,
-            category: str | None = None) -> dict:
+            category: str | None = None, rank: str = "local", path_first: bool = True) -> dict:
     """Score two recordings and collect the evidence for the report.
 
     Args:
@@ -127,6 +136,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
             when neither is known).
         top: how many of the best paths to report per recording.
         max_edges: how many implicit-graph edges (the strongest, by mean weight) to report.
+        rank, path_first: the order of the physical findings (:mod:`kept.explain.physical`).
 
     Returns:
         The ``compare.json`` dict (see the module docstring).
@@ -142,12 +152,14 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
                                         up_axis=up_axis))
     cats = [category or rec.category for rec in (a, b)]
     index = model.stats.index_of(cats) if model.stats is not None else None
-    out = model(stack_features(feats), category=index)
+    x = stack_features(feats)
+    out = model(x, category=index)
     lo, hi = score_range
     scores = (out.score.numpy() * (hi - lo) + lo).tolist()
     K = cfg.model.depth
     names = skeleton.node_names
     sides = {}
+    lost = [None, None]  # (K, B) score lost per block, per recording, with the statistics branch
     for i, rec in enumerate((a, b)):
         duration = rec.xyz.shape[0] / rec.fps
         span = [(round(k * duration / K, 3), round((k + 1) * duration / K, 3)) for k in range(K)]
@@ -167,6 +179,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
                                               "network": round(scores[i] - stats, 4),
                                               "net_weight": float(model.net_weight)}
             pen = (-out.contrib[i] * (hi - lo)).numpy()  # (K, B) score lost per block
+            lost[i] = pen
             order_b = np.argsort(-pen, axis=None)[:5]
             sides[rec.name]["penalties"] = [
                 {"segment": int(k), "time": list(span[k]), "node": names[j], "score_lost": round(float(pen[k, j]), 4)}
@@ -181,6 +194,12 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         implicit = {"edges": model.gnn.ikg.candidates.numpy()[keep].tolist(), "weight": weight[keep].round(6).tolist()}
     diff = scores[0] - scores[1]
     better = (None, a.name, b.name)[better_of(scores[0], scores[1], (lo, hi))]
+    if lost[0] is not None:  # per joint: (2, K, B, J) score lost, so that left and right are told apart
+        lost = (-model.stats.joint_contributions(x.block_stats, index, x.whole_stats) * (hi - lo)).numpy()
+    physical = physical_differences(cfg, skeleton, a, b, scores, [out.best_path[i].tolist() for i in (0, 1)],
+                                    lost if lost[0] is not None else None, up_axis=up_axis, rank=rank,
+                                    path_first=path_first)
+    physical.pop("curves")
     return {
         "recordings": sides,
         "order": [a.name, b.name],
@@ -188,12 +207,32 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         "score_difference": round(diff, 4),
         "residual": {j: round(float(r), 6) for j, r in sorted(zip(skeleton.joints, residual), key=lambda x: -x[1])},
         "implicit_edges": implicit,
+        "physical": physical,
         "description": description,
     }
 
 
-def format_report(result: dict) -> str:
-    """The comparison as readable text."""
+def physical_differences(cfg: RunConfig, skeleton: Skeleton, a: Recording, b: Recording, scores: list[float],
+                         best_paths: list[list[int]], lost: list[np.ndarray] | None, up_axis: str = "y",
+                         rank: str = "local", path_first: bool = True) -> dict:
+    """The physical-difference report of a scored pair (:func:`kept.explain.physical.physical_report`),
+    following the reasoning path of the recording with the lower score (the first when level).
+
+    Args:
+        scores: the two scores; best_paths: each recording's l* as node indices (K,);
+        lost: each recording's score lost per (segment, node) block (K, B) or per (segment,
+            node, joint of the node) (K, B, J), or None.
+    """
+    subject = 1 if scores[1] < scores[0] else 0
+    path = [skeleton.node_names[j] for j in best_paths[subject]]
+    xyz = [prepare_keypoints(r.xyz, skeleton, up_axis, cfg.data.canonical_facing) for r in (a, b)]
+    return physical_report(xyz[0], xyz[1], a.fps, b.fps, skeleton, (a.name, b.name), cfg.model.depth, subject,
+                           path, penalties=None if lost is None else (lost[0], lost[1]), rank=rank, path_first=path_first,
+                           up_axis=up_axis)
+
+
+def format_report(result: dict, findings: int = 5) -> str:
+    """The comparison as readable text, with the first ``findings`` physical differences as sentences."""
     a, b = result["order"]
     ra, rb = result["recordings"][a], result["recordings"][b]
     lines = [f"{a}: score {ra['score']:.2f}", f"{b}: score {rb['score']:.2f}"]
@@ -207,8 +246,13 @@ def format_report(result: dict) -> str:
             lines.append(f"{name} loses most score at: " + ", ".join(
                 f"{p['node']} in segment {p['segment'] + 1} ({p['time'][0]:.1f}-{p['time'][1]:.1f} s, "
                 f"-{p['score_lost']:.2f})" for p in pen))
-    top = list(result["residual"].items())[:5]
-    lines.append("joints that differ most: " + ", ".join(f"{j} ({v:.3f})" for j, v in top))
+    physical = result.get("physical")
+    if physical:
+        subject, other = physical["subject"], physical["other"]
+        lines.append(f"physical differences ({subject}'s segments, phases matched by DTW"
+                     + (f"; {subject}'s reasoning path first):" if physical.get("path_first") else "):"))
+        for f in physical["findings"][:findings]:
+            lines.append(("  [path] " if f["on_path"] else "  ") + sentence(f, subject, other))
     if result.get("description"):
         lines.append(f"difference: {result['description']}")
     return "\n".join(lines)
@@ -216,44 +260,76 @@ def format_report(result: dict) -> str:
 
 def write_plots(result: dict, a: Recording, b: Recording, skeleton: Skeleton, out_dir: str | Path,
                 up_axis: str = "y", formats: tuple[str, ...] = ("png", "pdf"),
-                kinds: tuple[str, ...] = ("paths", "residual", "poses")) -> list[Path]:
-    """The three plots of a comparison: each recording's reasoning-path tree (top-10 paths with Q,
-    l* highlighted), the residual keypoint graph on the skeleton (with the implicit edges), and
-    the two recordings' key poses in the segments of the first recording's selected path.
+                kinds: tuple[str, ...] = ("paths", "residual", "poses", "angles"), canonical: bool = True,
+                depth: int | None = None) -> list[Path]:
+    """The plots of a comparison: each recording's reasoning-path tree (top-10 paths with Q,
+    l* highlighted), the residual on the skeleton (each joint's mean absolute angle difference
+    over the DTW-aligned performance in degrees, with the implicit edges; the graph-embedding
+    residual when the result has no physical report), the two recordings' key poses in the
+    segments of the first recording's selected path, and the aligned angle curves of the joints
+    the subject's path watches.
 
     Args:
-        kinds: which of ``paths``, ``residual`` and ``poses`` to draw.
+        kinds: which of ``paths``, ``residual``, ``poses`` and ``angles`` to draw.
+        canonical: turn the keypoints into the canonical facing, as the model saw them
+            (``data.canonical_facing``).
+        depth: K (default: the number of steps of the selected paths).
 
     Returns:
         The files written.
     """
-    from kept.plots import plot_paths, plot_poses, plot_residual
+    from kept.plots import plot_angle_curves, plot_paths, plot_poses, plot_residual
 
     out_dir = Path(out_dir)
     names = list(skeleton.node_names)
     up = up_axis if up_axis in ("y", "z") else up_axis.lstrip("-")
     written = []
     first, second = result["order"]
+    recs = {first: a, second: b}
+    physical = result.get("physical")
+    curves = None
+    if physical and "angles" in kinds:
+        s = 0 if physical["subject"] == first else 1
+        path = [step["node"] for step in result["recordings"][physical["subject"]]["path"]]
+        xyz = [prepare_keypoints(r.xyz, skeleton, up_axis, canonical) for r in (a, b)]
+        rep = physical_report(xyz[0], xyz[1], a.fps, b.fps, skeleton, (first, second), depth or len(path), s,
+                              path, up_axis=up_axis)
+        curves = (rep["curves"], path, result["recordings"][physical["subject"]]["segment_times"])
     for fmt in formats:
         for name in (first, second) if "paths" in kinds else ():
             side = result["recordings"][name]
-            paths = np.array([[names.index(n) for n in p["path"]] for p in side["top_paths"]])
-            q = np.array([p["q"] for p in side["top_paths"]])
-            written.append(plot_paths(paths, q, 0, names, [tuple(t) for t in side["segment_times"]],
+            paths = [[names.index(n) for n in p["path"]] for p in side["top_paths"]]
+            q = [p["q"] for p in side["top_paths"]]
+            best = [names.index(step["node"]) for step in side["path"]]
+            if best not in paths:  # l* of a search that does not score every path the same way
+                paths, q = [best] + paths[:-1], [max(q)] + q[:-1]
+            written.append(plot_paths(np.array(paths), np.array(q), paths.index(best), names,
+                                      [tuple(t) for t in side["segment_times"]],
                                       out_dir / f"paths_{name}.{fmt}", title=f"{name}: reasoning paths"))
-        ref = prepare_keypoints(a.xyz, skeleton, up_axis)
+        ref = prepare_keypoints(a.xyz, skeleton, up_axis, canonical)
         mean_pose = np.nanmean(ref, axis=0)
-        residual = np.array([result["residual"][j] for j in skeleton.joints])
         implicit = result.get("implicit_edges")
         edges = np.array(implicit["edges"]) if implicit and implicit["edges"] else None
         weight = np.array(implicit["weight"]) if edges is not None else None
         if "residual" in kinds:
+            if physical and physical.get("joint_angle_diff_deg"):
+                diff = physical["joint_angle_diff_deg"]
+                residual = np.array([diff.get(j, np.nan) for j in skeleton.joints])
+                units = "mean |angle difference| after alignment (deg); grey: no angle"
+            else:
+                residual = np.array([result["residual"][j] for j in skeleton.joints])
+                units = "graph-embedding distance ||H_1 - H_2|| (no physical unit)"
             written.append(plot_residual(skeleton, mean_pose, residual, edges, weight, out_dir / f"residual.{fmt}",
-                                         up_axis=up, title=f"where {first} and {second} differ"))
-        if "poses" not in kinds:
-            continue
-        path_nodes = [s["node"] for s in result["recordings"][first]["path"]]
-        written.append(plot_poses(skeleton, prepare_keypoints(a.xyz, skeleton, up_axis),
-                                  prepare_keypoints(b.xyz, skeleton, up_axis), a.fps, b.fps, path_nodes,
-                                  len(path_nodes), out_dir / f"poses.{fmt}", up_axis=up, labels=(first, second)))
+                                         up_axis=up, title=f"where {first} and {second} differ", units=units))
+        if "poses" in kinds:
+            path_nodes = [s["node"] for s in result["recordings"][first]["path"]]
+            written.append(plot_poses(skeleton, ref, prepare_keypoints(b.xyz, skeleton, up_axis, canonical),
+                                      a.fps, b.fps, path_nodes, len(path_nodes), out_dir / f"poses.{fmt}",
+                                      up_axis=up, labels=(first, second)))
+        if curves is not None:
+            c, path, spans = curves
+            subject = physical["subject"]
+            other = second if subject == first else first
+            written.append(plot_angle_curves(c["time"], c, (subject, other), path, [tuple(t) for t in spans],
+                                             dict(skeleton.node_types), out_dir / f"angles.{fmt}"))
     return written

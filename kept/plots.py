@@ -253,7 +253,7 @@ def plot_paths(paths: np.ndarray, q: np.ndarray, selected: int, node_names: Sequ
 
 # -- plot 2: the residual keypoint graph ----------------------------------------------------------
 def _figure_residual(skeleton, xyz, residual, implicit_edges=None, implicit_weight=None,
-                     up_axis="y", title=None) -> Figure:
+                     up_axis="y", title=None, units="residual (size of the difference)") -> Figure:
     """Build the residual-graph figure (see :func:`plot_residual`) without writing it."""
     P = skeleton.num_joints
     xyz = np.asarray(xyz, dtype=float)
@@ -326,7 +326,7 @@ def _figure_residual(skeleton, xyz, residual, implicit_edges=None, implicit_weig
         ax.scatter(xy[ok & ~res_ok, 0], xy[ok & ~res_ok, 1], s=60, c="#bbbbbb", edgecolors="#666666",
                    zorder=4)
     cb = fig.colorbar(sc, cax=cax)
-    cb.set_label("residual (size of the difference)", fontsize=9)
+    cb.set_label(units, fontsize=9)
     cb.ax.tick_params(labelsize=8)
 
     # The three largest residuals, labelled beside the joint on the outer side of the body.
@@ -386,7 +386,8 @@ def _figure_residual(skeleton, xyz, residual, implicit_edges=None, implicit_weig
 
 def plot_residual(skeleton: Skeleton, xyz: np.ndarray, residual: np.ndarray,
                   implicit_edges: np.ndarray | None, implicit_weight: np.ndarray | None,
-                  out: str | Path, up_axis: str = "y", title: str | None = None) -> Path:
+                  out: str | Path, up_axis: str = "y", title: str | None = None,
+                  units: str = "residual (size of the difference)") -> Path:
     """Draw the residual keypoint graph on the skeleton and write the figure.
 
     A 2D front view of the reference pose (the depth axis is projected out: (x, y) for
@@ -405,6 +406,7 @@ def plot_residual(skeleton: Skeleton, xyz: np.ndarray, residual: np.ndarray,
         out: the file to write, ``.png`` or ``.pdf``.
         up_axis: ``"y"`` or ``"z"``.
         title: figure title (a default is used when None).
+        units: the colourbar's label: what the residual measures, in which unit.
 
     Shapes:
         xyz: (P, 3); residual: (P,); implicit_edges: (E, 2) int; implicit_weight: (E,)
@@ -417,7 +419,8 @@ def plot_residual(skeleton: Skeleton, xyz: np.ndarray, residual: np.ndarray,
             [0, P), only one of the implicit arrays, a bad ``up_axis`` or suffix.
     """
     out = _check_out(out)
-    return _save(_figure_residual(skeleton, xyz, residual, implicit_edges, implicit_weight, up_axis, title), out)
+    return _save(_figure_residual(skeleton, xyz, residual, implicit_edges, implicit_weight, up_axis, title,
+                                  units), out)
 
 
 # -- plot 3: key poses ----------------------------------------------------------------------------
@@ -557,3 +560,86 @@ def plot_poses(skeleton: Skeleton, xyz_1: np.ndarray, xyz_2: np.ndarray, fps_1: 
     out = _check_out(out)
     fig = _figure_poses(skeleton, xyz_1, xyz_2, fps_1, fps_2, path_nodes, depth, watched, up_axis, labels, title)
     return _save(fig, out)
+
+
+# -- plot 4: aligned angle curves -----------------------------------------------------------------
+
+_SIDE_STYLE = {"left": "--", "right": "-"}
+
+
+def _figure_angles(time, curves, names, path, segment_times, node_types, title=None) -> Figure:
+    """Build the aligned-angle-curves figure (see :func:`plot_angle_curves`) without writing it."""
+    time = np.asarray(time, dtype=float)
+    if len(path) != len(segment_times):
+        raise ValueError(f"the path has {len(path)} steps but there are {len(segment_times)} segments")
+    watched = list(dict.fromkeys(path))  # the node types the path watches, in order of first use
+    for n in watched:
+        if n not in node_types:
+            raise ValueError(f"path node {n!r} is not a node type of the skeleton ({', '.join(node_types)})")
+    for name in names:
+        if name not in curves:
+            raise ValueError(f"no angle curves for recording {name!r}")
+    fig = _new_figure(8.0, 1.9 + 2.1 * len(watched))
+    colours = ("#1f77b4", "#d62728")
+    axes = fig.subplots(len(watched), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, node in zip(axes, watched):
+        for k, (t0, t1) in enumerate(segment_times):
+            if path[k] == node:
+                ax.axvspan(t0, t1, color="#ffe08a", alpha=0.6, zorder=0, lw=0)
+            ax.axvline(t0, color="#bbbbbb", lw=0.6, zorder=0)
+        for name, colour in zip(names, colours):
+            for joint in node_types[node]:
+                side = joint.split("_")[0]
+                y = np.asarray(curves[name][joint], dtype=float)
+                if y.shape != time.shape:
+                    raise ValueError(f"curve {name}/{joint} has {y.shape[0]} points, time has {time.shape[0]}")
+                ax.plot(time, y, _SIDE_STYLE.get(side, "-"), color=colour, lw=1.5,
+                        label=f"{name}, {joint.replace('_', ' ')}")
+        ax.set_ylabel(f"{node} angle (deg)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.grid(alpha=0.25)
+    top = axes[0]
+    for k, (t0, t1) in enumerate(segment_times):
+        top.annotate(f"seg {k + 1}: {path[k]}", ((t0 + t1) / 2, 1.02), xycoords=("data", "axes fraction"),
+                     ha="center", va="bottom", fontsize=8)
+    axes[-1].set_xlabel(f"time of {names[0]} (s); {names[1]} warped onto it by DTW", fontsize=9)
+    fig.suptitle(title or f"Joint angles the reasoning path of {names[0]} watches (shaded: its segments)",
+                 fontsize=10, y=0.995)
+    fig.subplots_adjust(left=0.1, right=0.72, top=1 - 0.55 / fig.get_figheight(), bottom=0.45 / fig.get_figheight() + 0.05,
+                        hspace=0.25)
+    return fig
+
+
+def plot_angle_curves(time: np.ndarray, curves: dict, names: Sequence[str], path: Sequence[str],
+                      segment_times: Sequence[tuple[float, float]], node_types: dict,
+                      out: str | Path, title: str | None = None) -> Path:
+    """Draw the joint angles of two recordings on one timeline and write the figure.
+
+    One panel per node type that the path watches (in order of first use), with its joints
+    (left dashed, right solid) for the first recording (blue) and the second (red), the second
+    warped onto the first's timeline (:mod:`kept.explain.physical`); the segments in which the
+    path watches the panel's node type are shaded, every segment is labelled with its node.
+
+    Args:
+        time: the first recording's frame times (s).
+        curves: ``{name: {joint: angles in degrees}}`` for both names.
+        names: (first, second): the first is the recording whose path and timeline are used.
+        path: node type per segment (K,).
+        segment_times: the K (start, end) spans in seconds on the first recording.
+        node_types: ``skeleton.node_types`` (node type -> its joints).
+        out: the file to write, ``.png`` or ``.pdf``.
+
+    Shapes:
+        time: (F,); each curve: (F,)
+
+    Returns:
+        the written path.
+
+    Raises:
+        ValueError: a path node that is not a node type, missing or mis-sized curves, a path
+            and segment list of different lengths, or a bad suffix.
+    """
+    out = _check_out(out)
+    return _save(_figure_angles(time, curves, names, path, segment_times, node_types, title), out)
+

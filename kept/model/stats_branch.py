@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kept.features import BLOCK_STATS
+
 __all__ = ["StatsBranch", "path_targets", "Z_CLIP"]
 
 #: Standardised statistics are clipped to +- this many standard deviations, so that one glitch
@@ -108,6 +110,23 @@ class StatsBranch(nn.Module):
         nb = int(np.prod(self.shape))
         contrib = terms[:, :nb].reshape(R, *self.shape).sum(-1)  # (R, K, B)
         return (self.intercept[row] + terms.sum(-1)).clamp(0.0, 1.0), contrib
+
+    def joint_contributions(self, block_stats: torch.Tensor, category: torch.Tensor,
+                            whole_stats: torch.Tensor | None = None) -> torch.Tensor:
+        """The block contributions of :meth:`forward` split over the J joints of each node type
+        (the statistics of one joint are consecutive in a block, see
+        :func:`kept.features.block_statistics`); summed over joints they give the block's.
+
+        Shapes:
+            block_stats: (R, K, B, g); category: (R,); returns: (R, K, B, J), J = g / len(BLOCK_STATS)
+        """
+        R = block_stats.shape[0]
+        row = torch.where(category < 0, torch.full_like(category, len(self.categories)), category)
+        z = (self._inputs(block_stats, whole_stats) - self.mean[row]) / self.scale[row]
+        terms = z.clamp(-Z_CLIP, Z_CLIP) * self.coef[row]
+        K, B, g = self.shape
+        n = len(BLOCK_STATS)
+        return terms[:, : K * B * g].reshape(R, K, B, g // n, n).sum(-1)
 
     @torch.no_grad()
     def fit(self, block_stats: torch.Tensor, target: torch.Tensor, category: torch.Tensor,

@@ -69,3 +69,14 @@ def test_cross_validation_picks_pooling_and_whole_statistics_when_they_carry_the
     assert np.corrcoef(oof.numpy(), y.numpy())[0, 1] > 0.9
     score, contrib = branch(x, cat, whole)
     assert contrib.abs().mean() < 0.05 * score.std()  # the signal is not in any block
+
+
+def test_joint_contributions_add_up_to_the_block_contributions():
+    x, y, cat = _data(g=12)  # 2 joints x 6 statistics per block
+    branch = StatsBranch(["a", "b"], 2, 3, 12)
+    branch.fit(x, y, cat)
+    _, contrib = branch(x, cat)
+    joint = branch.joint_contributions(x, cat)
+    assert joint.shape == (200, 2, 3, 2)
+    assert torch.allclose(joint.sum(-1), contrib, atol=1e-6)
+    assert not torch.allclose(joint[..., 0], joint[..., 1])

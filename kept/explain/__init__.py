@@ -1,0 +1,1 @@
+"""Explanations of a comparison: the physical-difference report, the comparison itself, plots."""
