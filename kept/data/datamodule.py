@@ -228,6 +228,8 @@ class PairDataModule(L.LightningDataModule):
         target = torch.cat([reference_sentence_embedding(sentence_encoder, decoder.tokenizer, [t or "." for t in texts[i:i + 128]])
                             for i in range(0, len(texts), 128)])
         self.text = {"desc_ids": ids, "desc_mask": mask, "desc_target": target, "has_desc": has}
+        if self.cfg.text.restrict_vocab:
+            decoder.restrict_vocabulary([t for t in texts if t])
 
     def _collate_pairs(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         pairs = torch.stack(items)  # (pairs, 5): row a, row b, pair index, augmentation seeds of a and b

@@ -242,6 +242,26 @@ class DifferenceDecoder(nn.Module):
         self.graph_tokens = GraphTokens(graph_dim, token_dim, cfg.use_residual)
         prompt = tokenizer(cfg.prompt, add_special_tokens=False)["input_ids"] if cfg.prompt else []
         self.register_buffer("prompt_ids", torch.tensor(prompt, dtype=torch.long), persistent=False)
+        #: the tokens greedy decoding may emit (:meth:`restrict_vocabulary`); all by default
+        self.register_buffer("vocab_mask", torch.ones(self.vocab_size, dtype=torch.bool))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "vocab_mask", torch.ones(self.vocab_size, dtype=torch.bool))  # older files
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def restrict_vocabulary(self, texts: list[str]) -> int:
+        """Let greedy decoding emit only the tokens of ``texts`` (the training descriptions) and
+        the end token; returns how many. *Decision* (``text.restrict_vocab``): the output layer
+        then runs over those rows only, which makes a decoding step of the default decoder
+        several times cheaper, and a token never seen in a training description is never written.
+        """
+        ids = self.tokenize(texts)[0].unique()
+        mask = torch.zeros_like(self.vocab_mask)
+        mask[ids] = True
+        mask[self.eos_id] = True
+        mask[self.pad_id] = False if self.pad_id != self.eos_id else True
+        self.vocab_mask.copy_(mask)
+        return int(mask.sum())
 
     @property
     def vocab_size(self) -> int:
@@ -369,25 +389,85 @@ class DifferenceDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, h1: torch.Tensor, h2: torch.Tensor, max_new_tokens: int | None = None,
-                 num_beams: int = 1) -> list[str]:
-        """Descriptions of R pairs: greedy (``num_beams=1``) or beam search, batched.
+                 num_beams: int | None = None, no_repeat_ngram: int | None = None) -> list[str]:
+        """Descriptions of R pairs, batched: greedy (``num_beams=1``) or beam search.
+
+        Greedy decoding runs its own loop: the prefix's keys and values are cached after the
+        first step, the output layer covers only the allowed tokens (:meth:`restrict_vocabulary`),
+        an n-gram that would repeat one already written is blocked (``no_repeat_ngram``; 0: off),
+        and the loop stops when every description has ended. Beam search goes through the
+        language model's ``generate``.
+
+        Args:
+            max_new_tokens, num_beams, no_repeat_ngram: default ``text.max_length``,
+                ``text.num_beams``, ``text.no_repeat_ngram``.
+
+        Shapes:
+            h1, h2: (R, P, D) or (R, K, P, D)
 
         Returns:
             R strings, special tokens removed.
         """
         max_new_tokens = max_new_tokens or self.cfg.max_length
+        num_beams = num_beams or self.cfg.num_beams
+        n_block = self.cfg.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram
         prefix = self.prefix(h1, h2)
         R, Lp, _ = prefix.shape
         self._check_length(Lp + 1 + max_new_tokens)
-        bos = self.lm.get_input_embeddings()(torch.full((R, 1), self.bos_id, dtype=torch.long, device=prefix.device))
+        embed = self.lm.get_input_embeddings()
+        bos = embed(torch.full((R, 1), self.bos_id, dtype=torch.long, device=prefix.device))
         inputs_embeds = torch.cat([prefix, bos], dim=1)
-        mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=prefix.device)
         was_training = self.lm.training
         self.lm.eval()  # no dropout while decoding
         try:
-            out = self.lm.generate(inputs_embeds=inputs_embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                   num_beams=num_beams, do_sample=False, eos_token_id=self.eos_id,
-                                   pad_token_id=self.pad_id, bos_token_id=self.bos_id)
+            if num_beams > 1:
+                mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=prefix.device)
+                out = self.lm.generate(inputs_embeds=inputs_embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                       num_beams=num_beams, do_sample=False, eos_token_id=self.eos_id,
+                                       pad_token_id=self.pad_id, bos_token_id=self.bos_id,
+                                       no_repeat_ngram_size=n_block)
+                return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+            tokens = self._greedy(inputs_embeds, max_new_tokens, n_block)
         finally:
             self.lm.train(was_training)
-        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+
+    def _greedy(self, inputs_embeds: torch.Tensor, max_new_tokens: int, n_block: int) -> list[list[int]]:
+        """The greedy loop of :meth:`generate`; returns each description's token ids (eos excluded)."""
+        from transformers import DynamicCache
+
+        body, head = self.lm.get_decoder(), self.lm.get_output_embeddings()
+        allowed = self.vocab_mask.nonzero().squeeze(1)  # (V',)
+        weight = head.weight[allowed]
+        bias = head.bias[allowed] if getattr(head, "bias", None) is not None else None
+        where = torch.full((self.vocab_size,), -1, dtype=torch.long)
+        where[allowed] = torch.arange(len(allowed))
+        R = inputs_embeds.shape[0]
+        cache, x = DynamicCache(), inputs_embeds
+        written: list[list[int]] = [[] for _ in range(R)]
+        seen: list[dict[tuple, set]] = [{} for _ in range(R)]  # (n-1)-gram -> tokens that followed it
+        done = [False] * R
+        for _ in range(max_new_tokens):
+            hidden = body(inputs_embeds=x, cache=cache, use_cache=True).last_hidden_state[:, -1]  # (R, d')
+            logits = F.linear(hidden, weight, bias)  # (R, V')
+            if n_block > 0:
+                for r in range(R):
+                    if not done[r] and len(written[r]) >= n_block - 1:
+                        banned = seen[r].get(tuple(written[r][len(written[r]) - n_block + 1:]), ())
+                        for t in banned:
+                            if where[t] >= 0:
+                                logits[r, where[t]] = float("-inf")
+            nxt = allowed[logits.argmax(dim=-1)].tolist()
+            for r, t in enumerate(nxt):
+                if done[r]:
+                    continue
+                if t == self.eos_id:
+                    done[r] = True
+                    continue
+                if n_block > 0 and len(written[r]) >= n_block - 1:
+                    seen[r].setdefault(tuple(written[r][len(written[r]) - n_block + 1:]), set()).add(t)
+                written[r].append(t)
+            if all(done):
+                break
+            x = self.lm.get_input_embeddings()(torch.as_tensor(nxt, device=inputs_embeds.device))[:, None]
+        return written

@@ -178,3 +178,71 @@ def test_overfits_two_pairs():
     assert loss.item() < 0.1 * first
     out = dec.generate(h1, h2, max_new_tokens=12)
     assert out == TEXTS
+
+
+def _hf_greedy(dec, h1, h2, max_new_tokens):
+    """The language model's own generate, the naive form of the cached greedy loop."""
+    prefix = dec.prefix(h1, h2)
+    bos = dec.lm.get_input_embeddings()(torch.full((prefix.shape[0], 1), dec.bos_id))
+    x = torch.cat([prefix, bos], dim=1)
+    with torch.no_grad():
+        out = dec.lm.eval().generate(inputs_embeds=x, attention_mask=torch.ones(x.shape[:2], dtype=torch.long),
+                                     max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=dec.eos_id,
+                                     pad_token_id=dec.pad_id, bos_token_id=dec.bos_id)
+    return dec.tokenizer.batch_decode(out, skip_special_tokens=True)
+
+
+def test_cached_greedy_loop_equals_the_language_models_generate():
+    dec = _decoder()
+    h1, h2 = _graphs(3)
+    assert dec.generate(h1, h2, max_new_tokens=12, no_repeat_ngram=0) == _hf_greedy(dec, h1, h2, 12)
+
+
+def test_greedy_stops_at_the_end_token_per_description():
+    dec = _decoder(hidden=64)
+    h1, h2 = _graphs()
+    ids, mask = dec.tokenize(TEXTS)
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
+    for _ in range(60):
+        loss = dec(h1, h2, ids, mask)["loss_ce"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    calls = []
+    body = dec.lm.get_decoder()
+    hook = body.register_forward_hook(lambda *a: calls.append(1))
+    assert dec.generate(h1, h2, max_new_tokens=40) == TEXTS
+    hook.remove()
+    longest = max(len(dec.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TEXTS)
+    assert len(calls) == longest + 1  # the longest description and its end token, not 40 steps
+
+
+def test_no_repeat_ngram_blocks_every_repeated_ngram():
+    dec = _decoder()
+    h1, h2 = _graphs(3)
+    free = dec.generate(h1, h2, max_new_tokens=30, no_repeat_ngram=0)
+    blocked = dec.generate(h1, h2, max_new_tokens=30, no_repeat_ngram=2)
+
+    def repeats(text, n):
+        ids = dec.tokenizer(text, add_special_tokens=False)["input_ids"]
+        grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+        return len(grams) - len(set(grams))
+
+    assert sum(repeats(t, 2) for t in free) > 0  # an untrained decoder repeats itself
+    assert all(repeats(t, 2) == 0 for t in blocked)
+
+
+def test_restricted_vocabulary_only_emits_its_tokens_and_survives_a_round_trip():
+    dec = _decoder()
+    h1, h2 = _graphs(3)
+    n = dec.restrict_vocabulary(TEXTS)
+    allowed = set(dec.tokenize(TEXTS)[0].flatten().tolist()) | {dec.eos_id}
+    assert n == len(allowed - ({dec.pad_id} if dec.pad_id != dec.eos_id else set()))
+    for text in dec.generate(h1, h2, max_new_tokens=20, no_repeat_ngram=0):
+        assert set(dec.tokenizer(text, add_special_tokens=False)["input_ids"]) <= allowed
+    fresh = _decoder()
+    fresh.load_state_dict(dec.state_dict())
+    assert torch.equal(fresh.vocab_mask, dec.vocab_mask)
+    old = {k: v for k, v in dec.state_dict().items() if k != "vocab_mask"}  # a file from before the mask
+    fresh.load_state_dict(old)
+    assert bool(fresh.vocab_mask.all())
