@@ -290,8 +290,12 @@ def evaluate_retrieval_text(dataset, split: str = "test", progress: bool = True)
     described = [p for p in dataset.pairs_in(split) if (p.description or "").strip()]
     if not described:
         raise ValueError(f"{dataset.root}: no {split} pair has a reference description")
+    from kept.explain.grounding import grounding_metrics, known_fault_nodes
+
     hyps = retrieval_descriptions(dataset, split, progress)
     key = lambda p: f"{p.id_a}|{p.id_b}"  # noqa: E731
-    return evaluate_text({key(p): p.description for p in described},
-                         {key(p): hyps[(p.id_a, p.id_b)] for p in described},
-                         {key(p): dataset.recordings[p.id_a].category for p in described})
+    refs = {key(p): p.description for p in described}
+    gen = {key(p): hyps[(p.id_a, p.id_b)] for p in described}
+    out = evaluate_text(refs, gen, {key(p): dataset.recordings[p.id_a].category for p in described})
+    out["text"].update(grounding_metrics(refs, gen, None, known_fault_nodes(dataset, described)))
+    return out

@@ -4,8 +4,8 @@
                   [--run-dir DIR] [--seed N] [--resume] [key=value ...]
     kept eval     --checkpoint RUN_DIR [--dataset ...] [--data-root DIR] [--synthetic]
                   [--split test] [--out FILE]
-    kept compare A B --checkpoint RUN_DIR [--out DIR] [--format text|json]
-    kept plot paths|residual|poses|all A B --checkpoint RUN_DIR --out DIR
+    kept compare A B --checkpoint RUN_DIR [--out DIR] [--format text|json] [--backend B] [--pose-model FILE]
+    kept plot paths|residual|poses|all A B --checkpoint RUN_DIR --out DIR [--backend B] [--pose-model FILE]
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
     kept ablate   --dataset ... --out DIR [--seeds 0,1,2] [--ablations full,no_kl,...] [key=value ...]
     kept bench    paths|train|compare [--out FILE.json] ...
@@ -13,7 +13,8 @@
     kept data adr --egoexo-root ROOT --out DIR [--pose-source ...] [--describer SPEC]
     kept data fitnessaqa MANIFEST --out DIR
     kept data stats DIR [--json]
-    kept pose extract VIDEO_OR_DIR --out DIR [--backend mmpose|mediapipe|egoexo|file] [--shard I/N]
+    kept pose extract VIDEO_OR_DIR --out DIR [--backend auto|mediapipe-tasks|mmpose|mediapipe|egoexo|file]
+                  [--pose-model FILE.task | --allow-download] [--shard I/N]
     kept pose show FILE.npz --out FILE.png|FILE.mp4 [--video VIDEO]
     kept grpo prepare --checkpoint RUN_DIR --out DIR [--split train,test] [key=value ...]
     kept sft  --data DIR --model PATH_OR_ID --out OUT [--config FILE] [key=value ...]
@@ -45,6 +46,27 @@ def _data_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--fold", help="jigsaws: a fold (louo:B, loso:3); for train also a whole scheme (louo, loso)")
 
 
+_VIDEO_BACKENDS = ["auto", "mediapipe-tasks", "mmpose", "mediapipe"]
+
+
+def _video_pose_args(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """``--backend``, ``--pose-model`` and ``--allow-download``: the pose extractor for videos."""
+    if backend:
+        p.add_argument("--backend", default="auto", choices=_VIDEO_BACKENDS,
+                       help="pose extractor for videos (default auto: mediapipe-tasks when installed and a "
+                            "model is at hand, else mmpose, else legacy mediapipe)")
+    p.add_argument("--pose-model", metavar="FILE.task",
+                   help="mediapipe-tasks: the PoseLandmarker model file (default: $KEPT_POSE_MODEL, else "
+                        "the cached download)")
+    p.add_argument("--allow-download", action="store_true", default=None,
+                   help="mediapipe-tasks: download the official model once into the cache if there is "
+                        "none (also KEPT_ALLOW_DOWNLOAD=1)")
+
+
+def _pose_options(args) -> dict:
+    return {"pose_model": getattr(args, "pose_model", None), "allow_download": getattr(args, "allow_download", None)}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kept", description="Action difference reasoning with KEPT.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     p.add_argument("--out", help="folder for compare.json and the plots (default: print only)")
     p.add_argument("--format", default="text", choices=["text", "json"])
-    p.add_argument("--backend", default="mmpose", help="pose extractor for videos")
+    _video_pose_args(p)
     p.add_argument("--category", help="sub-activity of both recordings, for the per-category statistics branch "
                                       "(default: their dataset category if known, else the global model)")
 
@@ -83,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="png", choices=["png", "pdf"])
+    _video_pose_args(p)
 
     p = sub.add_parser("ablate", help="the ablation study of docs/method.md section 8: several seeds, a markdown "
                                       "table; resumable (finished runs are kept)")
@@ -129,14 +152,20 @@ def _parser() -> argparse.ArgumentParser:
     e = psub.add_parser("extract", help="extract 3D keypoints of a video or a folder of videos (cached)")
     e.add_argument("source", help="a video, a folder of videos, or (egoexo/file backends) take ids / files")
     e.add_argument("--out", required=True, help="folder for one <name>.npz keypoint sequence per input")
-    e.add_argument("--backend", default="mmpose", choices=["mmpose", "mediapipe", "egoexo", "file"])
+    e.add_argument("--backend", default="auto", choices=_VIDEO_BACKENDS + ["egoexo", "file"],
+                   help="default auto: a video backend, as for `kept compare`")
+    _video_pose_args(e, backend=False)
     e.add_argument("--device", help="mmpose: torch device, e.g. cuda:0 (default cpu)")
     e.add_argument("--fps", type=float, help="sample the video at this rate (default: every frame)")
     e.add_argument("--max-gap", type=int, help="interpolate missing stretches up to this many frames")
     e.add_argument("--model", help="mmpose: the 3D model alias or config (default human3d)")
-    e.add_argument("--det-checkpoint", help="mmpose: local detector checkpoint")
-    e.add_argument("--pose2d-checkpoint", help="mmpose: local 2D pose checkpoint")
-    e.add_argument("--pose3d-checkpoint", help="mmpose: local 3D lifter checkpoint")
+    e.add_argument("--det-checkpoint", help="mmpose: detector weights (.pth) of --det-model")
+    e.add_argument("--det-model", help="mmpose: detector config or mmdet alias (default: mmpose's person "
+                                       "detector, rtmdet-m)")
+    e.add_argument("--pose2d-checkpoint", help="mmpose: 2D pose weights (.pth) of --pose2d-model")
+    e.add_argument("--pose2d-model", help="mmpose: 2D pose config or alias (default: the one the 3D model "
+                                          "implies, mmpose's 'human')")
+    e.add_argument("--pose3d-checkpoint", help="mmpose: 3D lifter weights (.pth) of --model")
     e.add_argument("--egoexo-root", help="egoexo: the Ego-Exo4D root")
     e.add_argument("--skeleton", help="file: skeleton of .npy inputs")
     e.add_argument("--shard", help="I/N: this worker's share (default: RANK/WORLD_SIZE from torchrun, else 0/1)")
@@ -162,6 +191,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--pose-source", default="annotation", choices=["annotation", "automatic", "extract"],
                    help="manual body-pose annotations where present (else automatic), automatic only, or "
                         "the pose extractor on the exo video")
+    _video_pose_args(d)
+    d.add_argument("--device", help="--pose-source extract with mmpose: torch device, e.g. cuda:0")
+    d.add_argument("--pose-cache", help="--pose-source extract: pose cache folder (default: <cache>/pose)")
     d.add_argument("--score-source", default="expert", choices=["expert", "proficiency"],
                    help="mean expert rating (1-10) or the demonstrator's proficiency level (1-4)")
     d.add_argument("--describer", help="pair descriptions: hf:MODEL_PATH_OR_ID, openai:URL#MODEL, jsonl:FILE "
@@ -211,7 +243,8 @@ def _print_metrics(metrics: dict) -> None:
         print(f"selected path watches a faulted node in a faulted segment: {p['hit_rate']:.3f} "
               f"(chance {p['chance_rate']:.3f}, {p['n']} recordings)")
     if "text" in metrics:
-        print("text: " + "  ".join(f"{k} {v:.3f}" for k, v in metrics["text"].items()))
+        print("text: " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in metrics["text"].items() if v is not None))
     for name, f1 in metrics.get("f1", {}).items():
         print(f"error detection F1 ({name}): {f1:.3f} at threshold {metrics['f1_threshold']:.3f} (chosen on train)")
     print(f"{metrics['n_recordings']} recordings, {metrics['n_pairs']} pairs")
@@ -323,7 +356,8 @@ def _compare(args) -> None:
     model, cfg, saved = load_model(args.checkpoint)
     skeleton = model_skeleton(saved)
     info = saved["dataset"]
-    recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend) for x in (args.a, args.b)]
+    recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend, pose_options=_pose_options(args))
+            for x in (args.a, args.b)]
     if args.category and model.stats is not None and args.category not in model.stats.categories:
         raise ValueError(f"--category {args.category!r} is not one the model was trained on: "
                          f"{', '.join(model.stats.categories)}")
@@ -344,7 +378,8 @@ def _plot(args) -> None:
 
     model, cfg, saved = load_model(args.checkpoint)
     skeleton, info = model_skeleton(saved), saved["dataset"]
-    recs = [load_recording(x, skeleton, info["fps"], info.get("root")) for x in (args.a, args.b)]
+    recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend, pose_options=_pose_options(args))
+            for x in (args.a, args.b)]
     result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
     kinds = ("paths", "residual", "poses") if args.kind == "all" else (args.kind,)
     for path in write_plots(result, *recs, skeleton, args.out, up_axis=info.get("up_axis", "y"),
@@ -396,26 +431,23 @@ def _pose(args) -> None:
         out = show(KeypointSequence.load(args.file), args.out, video=args.video, frames=frames, up_axis=args.up_axis)
         print(f"written {out}")
         return
-    import inspect
-
     from kept.data.datamodule import default_cache_dir
     from kept.io import atomic_write_json
     from pose.batch import extract_many, find_videos
     from pose.cache import parse_shard
-    from pose.extractors import get_backend, make_extractor
+    from pose.extractors import VIDEO_BACKENDS, build_extractor
 
     options = {"device": args.device, "fps": args.fps, "max_gap": args.max_gap, "model": args.model,
-               "det_checkpoint": args.det_checkpoint, "pose2d_checkpoint": args.pose2d_checkpoint,
+               "det_checkpoint": args.det_checkpoint, "det_model": args.det_model,
+               "pose2d_checkpoint": args.pose2d_checkpoint, "pose2d_model": args.pose2d_model,
                "pose3d_checkpoint": args.pose3d_checkpoint, "root": args.egoexo_root, "skeleton": args.skeleton}
-    accepted = inspect.signature(get_backend(args.backend)).parameters
-    ignored = [k for k, v in options.items() if v is not None and k not in accepted]
-    if ignored:
-        raise ValueError(f"options {ignored} do not apply to the {args.backend} backend")
-    extractor = make_extractor(args.backend, **{k: v for k, v in options.items() if v is not None})
-    if args.backend in ("mmpose", "mediapipe"):
+    extractor = build_extractor(args.backend, **_pose_options(args), **options)
+    if extractor.name in VIDEO_BACKENDS:
         inputs = find_videos(args.source)
     else:
         inputs = [Path(x) for x in args.source.split(",")]
+    if hasattr(extractor, "check"):
+        extractor.check()  # a missing model or package fails once here, not once per video
     shard = parse_shard(args.shard)
     report = extract_many(inputs, extractor, args.out, args.cache or default_cache_dir() / "pose", shard=shard)
     atomic_write_json(Path(args.out) / f"extract-report-{shard[0]}of{shard[1]}.json", report)
@@ -437,10 +469,22 @@ def _data(args) -> None:
         from kept.data.describe import make_describer
         from kept.data.egoexo import build_adr
 
+        extractor = None
+        if args.pose_source == "extract":
+            from kept.data.datamodule import default_cache_dir
+            from pose.batch import array_extractor
+            from pose.extractors import build_extractor
+
+            video_extractor = build_extractor(args.backend, **_pose_options(args), device=args.device)
+            if hasattr(video_extractor, "check"):
+                video_extractor.check()  # fail here, not as one skipped take after another
+            extractor = array_extractor(video_extractor, args.pose_cache or default_cache_dir() / "pose", "coco17")
+        elif args.pose_model or args.allow_download or args.device:
+            raise ValueError("--pose-model, --allow-download and --device apply to --pose-source extract")
         extra = {"api_key_env": args.api_key_env} if (args.describer or "").startswith("openai:") else {}
         describer = make_describer(args.describer, cache_dir=args.cache or f"{args.out}.descriptions-cache", **extra)
         out, report = build_adr(args.egoexo_root, args.out, pose_source=args.pose_source,
-                                score_source=args.score_source, describer=describer)
+                                score_source=args.score_source, describer=describer, extractor=extractor)
         print(f"ADR written to {out}: {report['converted']} takes; skipped: "
               + (", ".join(f"{k} {len(v)}" for k, v in report["skipped"].items() if v) or "none"))
         return

@@ -175,7 +175,7 @@ class DecoderConfig:
     pairs_per_batch: int = 8  #: text losses on the first n described pairs of each (shuffled) batch (0: all)
     enabled: bool = True  #: train the text branch when the training pairs have descriptions
     num_beams: int = 1  #: generation at evaluation: 1 = greedy
-    no_repeat_ngram: int = 4  #: generation never repeats an n-gram of this size (0: off)
+    no_repeat_ngram: int = 6  #: generation never repeats a token n-gram of this size (0: off)
     restrict_vocab: bool = True  #: greedy decoding emits only tokens of the training descriptions
 
 

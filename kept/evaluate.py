@@ -230,8 +230,11 @@ def describe_pairs(model: KEPT, pred: Predictions, orders: list[tuple[str, str]]
 def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pairs: list, cfg: RunConfig,
                     out: str | Path | None) -> dict:
     """Generate the difference description of every pair that has a reference, and score the
-    text (docs/method.md section 9): ``{"text": {...}}`` overall, and per category under
-    ``per_category[cat]["text"]`` (added by the caller's metrics dict)."""
+    text (docs/method.md section 9) and its grounding (:mod:`kept.explain.grounding`):
+    ``{"text": {...}}`` overall, and per category under ``per_category[cat]["text"]`` (added by
+    the caller's metrics dict)."""
+    from kept.explain.grounding import grounding_metrics, known_fault_nodes
+    from kept.metrics import better_of
     from kept.text_metrics import evaluate_text
 
     texts = describe_pairs(model, pred, [(p.id_a, p.id_b) for p in pairs], cfg.text.num_beams)
@@ -239,6 +242,10 @@ def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pa
     refs = {f"{p.id_a}|{p.id_b}": p.description for p in pairs}
     cats = {f"{p.id_a}|{p.id_b}": dataset.recordings[p.id_a].category for p in pairs}
     scored = evaluate_text(refs, hyps, cats)
+    row = {rid: i for i, rid in enumerate(pred.ids)}
+    own = {f"{p.id_a}|{p.id_b}": better_of(float(pred.score[row[p.id_a]]), float(pred.score[row[p.id_b]]), (0.0, 1.0))
+           for p in pairs}
+    scored["text"].update(grounding_metrics(refs, hyps, own, known_fault_nodes(dataset, pairs)))
     if out is not None:
         buf = io.StringIO()
         w = csv.writer(buf)
