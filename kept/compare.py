@@ -127,7 +127,7 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
 @torch.no_grad()
 def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[float, float],
             a: Recording, b: Recording, up_axis: str = "y", top: int = 10, max_edges: int = 15,
-            category: str | None = None, rank: str = "local", path_first: bool = True) -> dict:
+            category: str | None = None, rank: str = "local", path_first: bool = False) -> dict:
     """Score two recordings and collect the evidence for the report.
 
     Args:
@@ -214,7 +214,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
 
 def physical_differences(cfg: RunConfig, skeleton: Skeleton, a: Recording, b: Recording, scores: list[float],
                          best_paths: list[list[int]], lost: list[np.ndarray] | None, up_axis: str = "y",
-                         rank: str = "local", path_first: bool = True) -> dict:
+                         rank: str = "local", path_first: bool = False) -> dict:
     """The physical-difference report of a scored pair (:func:`kept.explain.physical.physical_report`),
     following the reasoning path of the recording with the lower score (the first when level).
 

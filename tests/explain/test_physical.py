@@ -87,7 +87,7 @@ def test_report_puts_the_known_fault_first(faulted_pair):
 def test_report_lists_the_path_first_and_identical_recordings_differ_by_nothing(faulted_pair):
     _, good = faulted_pair
     path = ["elbow", "shoulder", "hip", "knee"]
-    rep = physical_report(good.xyz, good.xyz, 30.0, 30.0, SK, ("a", "b"), 4, 1, path)
+    rep = physical_report(good.xyz, good.xyz, 30.0, 30.0, SK, ("a", "b"), 4, 1, path, path_first=True)
     first = rep["findings"][:8]  # 4 segments x 2 joints of the watched node
     assert all(f["on_path"] for f in first) and not any(f["on_path"] for f in rep["findings"][8:])
     assert all(f["node"] == path[f["segment"]] for f in first)
