@@ -186,7 +186,15 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
                 for k, j in zip(*np.unravel_index(order_b, pen.shape))]
     h = out.graph.mean(dim=1)  # (2, P, D): H_i, the mean over segments
     residual = (h[0] - h[1]).norm(dim=-1).numpy()  # (P,)
-    description = model.decoder.generate(h[:1], h[1:])[0] if model.decoder is not None else None
+    description = None
+    if model.memory is not None:
+        from kept.model.memory import descriptor, pair_keys
+
+        desc = descriptor(out.contrib, out.graph.mean(dim=1))
+        description = model.memory.describe(pair_keys(desc[:1], desc[1:]), [cats[0] or cats[1]],
+                                            [better_of(float(out.score[0]), float(out.score[1]), (0.0, 1.0))])[0]
+    elif model.decoder is not None:
+        description = model.decoder.generate(h[:1], h[1:])[0]
     implicit = None
     if out.ikg_weight is not None:  # (2, K, C): mean weight of each implicit edge over both recordings
         weight = out.ikg_weight.mean(dim=(0, 1)).numpy()

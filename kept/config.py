@@ -174,6 +174,9 @@ class DecoderConfig:
     comment_top_k: int = 32  #: L_comment surrogate over the k likeliest tokens per position (0: all)
     pairs_per_batch: int = 8  #: text losses on the first n described pairs of each (shuffled) batch (0: all)
     enabled: bool = True  #: train the text branch when the training pairs have descriptions
+    #: ``retrieval``: the nearest described training pair in the model's reading, verdict edited
+    #: to agree with the scores (:mod:`kept.model.memory`); ``decoder``: train and use the decoder
+    generator: str = "retrieval"
     num_beams: int = 1  #: generation at evaluation: 1 = greedy
     no_repeat_ngram: int = 6  #: generation never repeats a token n-gram of this size (0: off)
     restrict_vocab: bool = True  #: greedy decoding emits only tokens of the training descriptions
@@ -262,6 +265,8 @@ def _check(cfg: RunConfig) -> None:
         raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
     if cfg.model.stats_mode not in ("residual", "blend"):
         raise ValueError(f"model.stats_mode must be 'residual' or 'blend', got '{cfg.model.stats_mode}'")
+    if cfg.text.generator not in ("retrieval", "decoder"):
+        raise ValueError(f"text.generator must be 'retrieval' or 'decoder', got '{cfg.text.generator}'")
     if cfg.train.keep not in ("best", "last"):
         raise ValueError(f"train.keep must be 'best' or 'last', got '{cfg.train.keep}'")
     if cfg.model.net_weight is not None and cfg.model.net_weight < 0:

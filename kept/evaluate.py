@@ -184,7 +184,7 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
     metrics["split"] = split
     metrics["predictions"] = scores
     described = [p for p in dataset.pairs_in(split) if (p.description or "").strip()]
-    if model.decoder is not None and described:
+    if (model.decoder is not None or model.memory is not None) and described:
         metrics.update(_describe_pairs(model, dataset, pred, described, cfg, descriptions))
         for cat, text in metrics.pop("_text_per_category").items():
             metrics["per_category"][cat]["text"] = text
@@ -211,12 +211,22 @@ def evaluate_model(model: KEPT, dataset: KeypointDataset, cfg: RunConfig, split:
 
 @torch.no_grad()
 def describe_pairs(model: KEPT, pred: Predictions, orders: list[tuple[str, str]], num_beams: int = 1,
-                   batch_size: int = 32) -> list[str]:
-    """The decoder's difference description of each (first, second) pair of predicted recordings,
-    from their graph embeddings in ``pred`` ("" for every pair when the model has no decoder)."""
+                   batch_size: int = 32, categories: list[str | None] | None = None) -> list[str]:
+    """The difference description of each (first, second) pair of predicted recordings: from
+    the description memory (``text.generator=retrieval``; ``categories``: each pair's
+    sub-activity), else from the decoder reading their graph embeddings in ``pred`` ("" for
+    every pair when the model has neither)."""
+    row = {rid: i for i, rid in enumerate(pred.ids)}
+    if model.memory is not None:
+        from kept.metrics import better_of
+        from kept.model.memory import descriptor, pair_keys
+
+        desc = descriptor(None if pred.contrib is None else torch.as_tensor(pred.contrib), pred.graph)
+        keys = pair_keys(desc[[row[a] for a, _ in orders]], desc[[row[b] for _, b in orders]])
+        verdicts = [better_of(float(pred.score[row[a]]), float(pred.score[row[b]]), (0.0, 1.0)) for a, b in orders]
+        return model.memory.describe(keys, categories or [None] * len(orders), verdicts)
     if model.decoder is None:
         return [""] * len(orders)
-    row = {rid: i for i, rid in enumerate(pred.ids)}
     out: list[str] = []
     for start in range(0, len(orders), batch_size):
         chunk = orders[start:start + batch_size]
@@ -237,7 +247,8 @@ def _describe_pairs(model: KEPT, dataset: KeypointDataset, pred: Predictions, pa
     from kept.metrics import better_of
     from kept.text_metrics import evaluate_text
 
-    texts = describe_pairs(model, pred, [(p.id_a, p.id_b) for p in pairs], cfg.text.num_beams)
+    texts = describe_pairs(model, pred, [(p.id_a, p.id_b) for p in pairs], cfg.text.num_beams,
+                           categories=[dataset.recordings[p.id_a].category for p in pairs])
     hyps = {f"{p.id_a}|{p.id_b}": text for p, text in zip(pairs, texts)}
     refs = {f"{p.id_a}|{p.id_b}": p.description for p in pairs}
     cats = {f"{p.id_a}|{p.id_b}": dataset.recordings[p.id_a].category for p in pairs}

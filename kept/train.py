@@ -101,7 +101,7 @@ def build_system(cfg: RunConfig) -> tuple[KEPTSystem, PairDataModule]:
         fit_stats_branch(model, dm, ("train", "val"))  # chooses the variant on train + val
         fit_stats_branch(model, dm, ("train",), choice=model.stats.choice)
     encoder = None
-    if cfg.text.enabled and cfg.loss.text > 0 and dm.has_descriptions():
+    if cfg.text.enabled and cfg.text.generator == "decoder" and cfg.loss.text > 0 and dm.has_descriptions():
         model.decoder, encoder = build_text_branch(cfg)
         dm.attach_text(model.decoder, encoder)
     return KEPTSystem(model, cfg, encoder), dm
@@ -117,6 +117,7 @@ def save_model(model: KEPT, cfg: RunConfig, skeleton: Skeleton, dataset_info: di
         "commentary_dim": model.alignment.f_c.in_features,
         "dataset": dataset_info,
         "has_decoder": model.decoder is not None,
+        "has_memory": model.memory is not None,
         "categories": list(model.stats.categories) if model.stats is not None else [],
         "state_dict": model.state_dict(),
     }, path)
@@ -143,6 +144,10 @@ def load_model(run_dir: str | Path) -> tuple[KEPT, RunConfig, dict]:
     model = build_model(cfg, skeleton, saved["commentary_dim"], saved.get("categories", []))
     if saved.get("has_decoder"):
         model.decoder = DifferenceDecoder(cfg.model.dim, cfg.text)
+    if saved.get("has_memory"):
+        from kept.model.memory import DescriptionMemory
+
+        model.memory = DescriptionMemory()
     model.load_state_dict(saved.pop("state_dict"))
     model.eval()
     return model, cfg, saved
@@ -219,6 +224,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     val_metrics = _val_score_metrics(model, dm, cfg) if len(dm.val_rows) else None
     if model.stats is not None and cfg.model.stats_refit and len(dm.val_rows):
         fit_stats_branch(model, dm, ("train", "val"), choice=model.stats.choice)
+    if cfg.text.enabled and cfg.text.generator == "retrieval" and dm.has_descriptions():
+        model.memory = fit_memory(model, dm, cfg)
     save_model(model, cfg, dm.dataset.skeleton, info, run_dir / MODEL_FILE)
     metrics = evaluate_model(model, dm.dataset, cfg, split="test", bank=dm.bank,
                              predictions=run_dir / "predictions.csv", descriptions=run_dir / "descriptions.csv")
@@ -227,6 +234,24 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False,
     metrics["train_seconds"] = round(time.time() - start, 1)
     atomic_write_json(run_dir / "metrics.json", without_predictions(metrics))
     return metrics
+
+
+@torch.no_grad()
+def fit_memory(model: KEPT, dm: PairDataModule, cfg: RunConfig, splits: tuple[str, ...] = ("train", "val")):
+    """The description memory of ``text.generator=retrieval`` (:mod:`kept.model.memory`): every
+    described pair of ``splits``, keyed by the final model's reading of its two recordings."""
+    from kept.evaluate import predict
+    from kept.model.memory import DescriptionMemory, descriptor, pair_keys
+
+    ds = dm.dataset
+    pairs = [p for split in splits for p in ds.pairs_in(split) if (p.description or "").strip()]
+    ids = sorted({i for p in pairs for i in (p.id_a, p.id_b)})
+    pred = predict(model, dm.bank, ids, cfg.train.eval_batch_size)
+    desc = descriptor(None if pred.contrib is None else torch.as_tensor(pred.contrib), pred.graph)
+    row = {rid: i for i, rid in enumerate(ids)}
+    keys = pair_keys(desc[[row[p.id_a] for p in pairs]], desc[[row[p.id_b] for p in pairs]])
+    return DescriptionMemory().fit(keys, [ds.recordings[p.id_a].category for p in pairs],
+                                   [p.description.strip() for p in pairs])
 
 
 @torch.no_grad()

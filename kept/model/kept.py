@@ -131,6 +131,8 @@ class KEPT(nn.Module):
         # The text branch (docs/method.md section 7), attached when a run trains it: a
         # kept.model.decoder.DifferenceDecoder reading H of two recordings. Not used by forward.
         self.decoder: nn.Module | None = None
+        #: kept.model.memory.DescriptionMemory: the described training pairs (text.generator=retrieval)
+        self.memory: nn.Module | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
