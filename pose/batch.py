@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     from pose.sequence import KeypointSequence
 
-__all__ = ["VIDEO_SUFFIXES", "find_videos", "cached_extract", "extract_many"]
+__all__ = ["VIDEO_SUFFIXES", "find_videos", "cached_extract", "extract_many", "array_extractor"]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
@@ -43,6 +43,23 @@ def cached_extract(video: str | Path, extractor, cache) -> tuple["KeypointSequen
     seq = extractor.extract(video)
     cache.put(video, settings, seq)
     return seq, False
+
+
+def array_extractor(extractor, cache_dir: str | Path, skeleton: str = "coco17"):
+    """``video -> (xyz (F, P, 3), fps)`` in ``skeleton``, through the cache: the callable that
+    :func:`kept.data.egoexo.build_adr` takes for ``pose_source="extract"``."""
+    from pose.cache import PoseCache
+    from pose.convert import convert
+
+    cache = PoseCache(cache_dir)
+
+    def extract(video: str | Path):
+        seq, _ = cached_extract(video, extractor, cache)
+        if seq.skeleton != skeleton:
+            seq = convert(seq, skeleton)
+        return seq.xyz, float(seq.fps)
+
+    return extract
 
 
 def extract_many(videos: Sequence[str | Path], extractor, out_dir: str | Path, cache_dir: str | Path,

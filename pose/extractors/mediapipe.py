@@ -37,7 +37,11 @@ def _import_mediapipe() -> Any:
         import mediapipe as mp
         pose_solution = mp.solutions.pose
     except (ImportError, AttributeError) as e:
-        raise ImportError(f"{INSTALL_HINT} ({type(e).__name__}: {e})") from e
+        newer = ""
+        if isinstance(e, AttributeError):  # mediapipe >= 1.0: no legacy solutions API
+            newer = (f"mediapipe {getattr(mp, '__version__', '?')} has no legacy 'solutions' API; in this "
+                     "environment use --backend mediapipe-tasks (the Tasks API PoseLandmarker). Otherwise: ")
+        raise ImportError(f"{newer}{INSTALL_HINT} ({type(e).__name__}: {e})") from e
     return pose_solution
 
 
@@ -78,6 +82,10 @@ class MediaPipeExtractor:
         return {"model_complexity": self.model_complexity,
                 "min_detection_confidence": self.min_detection_confidence,
                 "fps": self.fps, "max_gap": self.max_gap}
+
+    def check(self) -> None:
+        """Fail now (ImportError with the install recipe) if mediapipe's legacy API is missing."""
+        _import_mediapipe()
 
     def extract(self, video: str | Path) -> KeypointSequence:
         pose_solution = _import_mediapipe()  # fail before decoding a long video

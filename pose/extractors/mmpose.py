@@ -13,6 +13,13 @@ CONFIRMED from mmpose's code (open-mmlab/mmpose, ``mmpose/apis/inferencers/``):
   only when the instances carry bboxes (structures/utils.py, base_mmpose_inferencer.py
   ``postprocess``). No per-instance ``track_id``: the 3D inferencer sorts instances by the
   track id of its IoU/OKS tracker (pose3d_inferencer.py ``forward``); we use one if present.
+* Checkpoints: ``*_weights`` are checkpoint files, ``pose2d``/``pose3d``/``det_model`` configs or
+  aliases. ``Pose3DInferencer`` builds its 2D model as ``Pose2DInferencer(pose2d or 'human',
+  pose2d_weights, ..., det_model, det_weights, det_cat_ids)``; there, with ``det_model=None`` the
+  detector is ``default_det_models[...]`` (``model='rtmdet-m'``, ``cat_ids=(0,)``) and
+  ``det_weights`` is *replaced* by its default, so weights alone need a ``det_model``; an explicit
+  ``det_model`` keeps ``det_cat_ids`` as given, and ``None`` becomes ``(None,)``, which matches no
+  class (pose2d_inferencer.py ``_init_detector``, utils/default_det_models.py).
 * Batching: ``MMPoseInferencer.preprocess`` "only supports inference with batch size 1";
   ``batch_size`` is passed on but has no effect with the 1.x inferencer.
 * A video *path* input sets ``_video_input`` so the lifter gets a sequence of past/future 2D
@@ -63,6 +70,9 @@ INSTALL_HINT = (
     "older torch/CUDA pairs; see https://mmcv.readthedocs.io/en/latest/get_started/installation.html)"
 )
 H36M_JOINTS = 17
+#: mmpose's default person detector (``default_det_models["human"]["model"]``, an mmdet alias),
+#: used as the config of weights given alone
+DEFAULT_DET_MODEL = "rtmdet-m"
 
 
 @contextlib.contextmanager
@@ -145,11 +155,20 @@ class MMPoseExtractor:
     Args:
         model: the ``pose3d`` model: an alias (``"human3d"``), a config name or a config path.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:0"`` ...
-        det_checkpoint: detector: a config path / alias, or ``(config, weights)``; None: mmpose's
-            default person detector.
-        pose2d_checkpoint: 2D model weights (a local .pth); None: the zoo weights of the 2D model
-            the 3D alias implies.
-        pose3d_checkpoint: lifter weights (a local .pth); None: the zoo weights of ``model``.
+        det_checkpoint: detector **weights** (a local .pth, mmpose's ``det_weights``), or a
+            ``(config, weights)`` pair; None: the zoo weights of ``det_model``.
+        det_model: detector config path or mmdet alias (mmpose's ``det_model``); None: mmpose's
+            default person detector, or :data:`DEFAULT_DET_MODEL` (``rtmdet-m``, the model behind
+            that default) when only ``det_checkpoint`` is given -- mmpose ignores ``det_weights``
+            without a ``det_model``.
+        det_cat_ids: detector class ids of a person, used with an explicit detector (mmpose finds
+            nobody without them); default ``(0,)``, the COCO person class.
+        pose2d_model: the 2D model (mmpose's ``pose2d``: alias, config name or path); None: the
+            2D model the 3D alias implies (mmpose's ``"human"``).
+        pose2d_checkpoint: 2D model weights (a local .pth, ``pose2d_weights``) of ``pose2d_model``;
+            None: its zoo weights.
+        pose3d_checkpoint: lifter weights (a local .pth, ``pose3d_weights``) of ``model``; None:
+            the zoo weights of ``model``.
         batch_size: passed to the inferencer (mmpose 1.x processes one frame at a time anyway).
         fps: output sample rate; None keeps every frame. The model always sees every frame.
         temporal_window: override the lifter's sequence length (see the module docstring).
@@ -162,7 +181,14 @@ class MMPoseExtractor:
     def __init__(self, model: str = "human3d", device: str = "cpu", det_checkpoint: Any = None,
                  pose2d_checkpoint: str | None = None, pose3d_checkpoint: str | None = None,
                  batch_size: int = 16, fps: float | None = None, temporal_window: int | None = None,
-                 max_gap: int = 5, disable_rebase_keypoint: bool = False) -> None:
+                 max_gap: int = 5, disable_rebase_keypoint: bool = False, det_model: str | None = None,
+                 pose2d_model: str | None = None, det_cat_ids: Any = (0,)) -> None:
+        for flag, value, config_flag in (("det_checkpoint", det_checkpoint, "det_model (--det-model)"),
+                                         ("pose2d_checkpoint", pose2d_checkpoint, "pose2d_model (--pose2d-model)"),
+                                         ("pose3d_checkpoint", pose3d_checkpoint, "model (--model)")):
+            if isinstance(value, (str, Path)) and str(value).endswith(".py"):
+                raise ValueError(f"{flag} takes model weights (.pth); {value} is a config: pass it as "
+                                 f"{config_flag}")
         if fps is not None and not float(fps) > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if temporal_window is not None and int(temporal_window) < 1:
@@ -172,6 +198,10 @@ class MMPoseExtractor:
         self.model = str(model)
         self.device = device
         self.det_checkpoint = det_checkpoint
+        self.det_model = None if det_model is None else str(det_model)
+        self.pose2d_model = None if pose2d_model is None else str(pose2d_model)
+        self.det_cat_ids = tuple(int(c) for c in (det_cat_ids if isinstance(det_cat_ids, (tuple, list))
+                                                  else (det_cat_ids,)))
         self.pose2d_checkpoint = pose2d_checkpoint
         self.pose3d_checkpoint = pose3d_checkpoint
         self.batch_size = int(batch_size)
@@ -187,20 +217,30 @@ class MMPoseExtractor:
                 "pose2d_checkpoint": self.pose2d_checkpoint,
                 "pose3d_checkpoint": self.pose3d_checkpoint, "fps": self.fps,
                 "temporal_window": self.temporal_window, "max_gap": self.max_gap,
-                "disable_rebase_keypoint": self.disable_rebase_keypoint}
+                "disable_rebase_keypoint": self.disable_rebase_keypoint,
+                # only when set, so that caches made before these options existed stay valid
+                **{k: v for k, v in (("det_model", self.det_model), ("pose2d_model", self.pose2d_model))
+                   if v is not None}}
 
     # -- model ---------------------------------------------------------------------------------
     def _init_kwargs(self) -> dict:
         kw: dict[str, Any] = {"pose3d": self.model, "device": self.device}
         if self.pose3d_checkpoint:
             kw["pose3d_weights"] = str(self.pose3d_checkpoint)
+        if self.pose2d_model:
+            kw["pose2d"] = self.pose2d_model
         if self.pose2d_checkpoint:
             kw["pose2d_weights"] = str(self.pose2d_checkpoint)
-        det = self.det_checkpoint
-        if isinstance(det, (tuple, list)):
-            kw["det_model"], kw["det_weights"] = str(det[0]), str(det[1])
-        elif det:
-            kw["det_model"] = str(det)
+        det_model, det_weights = self.det_model, self.det_checkpoint
+        if isinstance(det_weights, (tuple, list)):
+            det_model, det_weights = det_weights
+        if det_weights and not det_model:
+            det_model = DEFAULT_DET_MODEL  # without det_model, mmpose replaces det_weights by its defaults
+        if det_model:
+            kw["det_model"] = str(det_model)
+            kw["det_cat_ids"] = self.det_cat_ids  # None would match no class: nobody found
+        if det_weights:
+            kw["det_weights"] = str(det_weights)
         return kw
 
     def _apply_temporal_window(self, inferencer: Any) -> None:
@@ -222,6 +262,10 @@ class MMPoseExtractor:
             self._apply_temporal_window(inf)
             self._inferencer = inf
         return self._inferencer
+
+    def check(self) -> None:
+        """Fail now (ImportError, missing checkpoint) rather than on the first video: builds the model."""
+        self.inferencer()
 
     # -- extraction ----------------------------------------------------------------------------
     def extract(self, video: str | Path) -> KeypointSequence:

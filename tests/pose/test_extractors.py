@@ -19,7 +19,7 @@ from pose.sequence import KeypointSequence
 
 # -- registry ----------------------------------------------------------------------------------
 def test_backends_are_lazy_and_named() -> None:
-    assert set(BACKENDS) == {"mmpose", "mediapipe", "egoexo", "file"}
+    assert set(BACKENDS) == {"mmpose", "mediapipe", "mediapipe-tasks", "egoexo", "file"}
     for name in BACKENDS:
         assert ex.get_backend(name).name == name
     assert "mmpose" not in sys.modules and "mediapipe" not in sys.modules
@@ -233,7 +233,7 @@ def test_mmpose_conversion(fake_mmpose) -> None:
     seq = ext.extract(video)
     (inf,) = built
     assert inf.init_kwargs == {"pose3d": "human3d", "device": "cpu", "pose3d_weights": "/ckpt/lift.pth",
-                               "det_model": "det.py", "det_weights": "det.pth"}
+                               "det_model": "det.py", "det_weights": "det.pth", "det_cat_ids": (0,)}
     inputs, kwargs = inf.calls[0]
     assert inputs == str(video) and kwargs["return_vis"] is False
     assert seq.xyz.shape == (6, 17, 3) and seq.skeleton == "h36m17" and seq.source == "mmpose:human3d"
