@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from kept.compare import compare, format_report, load_recording
+from kept.explain.compare import compare, format_report, load_recording
 from kept.train import load_model
 from pose.skeleton import Skeleton
 

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from kept.data.datamodule import FeatureBank, load_configured_dataset  # noqa: E402
 from kept.evaluate import predict  # noqa: E402
-from kept.plots import plot_paths  # noqa: E402
+from kept.explain.plots import plot_paths  # noqa: E402
 from kept.train import load_model  # noqa: E402
 
 

@@ -226,7 +226,7 @@ def bench_train(cfg, epochs: int = 1, progress: bool = True) -> dict:
 
 @torch.no_grad()
 def bench_compare(checkpoint: str | Path | None = None, cfg=None, repeats: int = 20, frames: int = 90) -> dict:
-    """Latency of one :func:`kept.compare.compare` (CPU, as ``kept compare`` runs it) with the
+    """Latency of one :func:`kept.explain.compare.compare` (CPU, as ``kept compare`` runs it) with the
     keypoints given (no pose extraction): features of both recordings, the score branch, the
     report fields, and the description when the model has a decoder (timed with and without).
 
@@ -239,7 +239,7 @@ def bench_compare(checkpoint: str | Path | None = None, cfg=None, repeats: int =
     """
     import numpy as np
 
-    from kept.compare import Recording, compare
+    from kept.explain.compare import Recording, compare
     from kept.config import load_config
     from kept.train import build_model, build_text_branch, load_model
     from pose.skeleton import Skeleton, get_skeleton

@@ -94,12 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     p.add_argument("--out", help="folder for compare.json and the plots (default: print only)")
     p.add_argument("--format", default="text", choices=["text", "json"])
+    p.add_argument("--rank", default="local", choices=["local", "size", "relevance"],
+                   help="order of the physical differences: phase-local size (default), raw size, or the "
+                        "statistics branch's score-lost difference")
+    p.add_argument("--path-first", action="store_true",
+                   help="list the physical differences on the selected reasoning path first")
     _video_pose_args(p)
     p.add_argument("--category", help="sub-activity of both recordings, for the per-category statistics branch "
                                       "(default: their dataset category if known, else the global model)")
 
     p = sub.add_parser("plot", help="draw the reasoning of a trained model for a pair of recordings")
-    p.add_argument("kind", choices=["paths", "residual", "poses", "all"])
+    p.add_argument("kind", choices=["paths", "residual", "poses", "angles", "all"])
     p.add_argument("a", help="as for `kept compare`")
     p.add_argument("b")
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
@@ -349,7 +354,7 @@ def _eval(args) -> None:
 
 
 def _compare(args) -> None:
-    from kept.compare import compare, format_report, load_recording
+    from kept.explain.compare import compare, format_report, load_recording
     from kept.io import atomic_write_json
     from kept.train import load_model
 
@@ -362,18 +367,19 @@ def _compare(args) -> None:
         raise ValueError(f"--category {args.category!r} is not one the model was trained on: "
                          f"{', '.join(model.stats.categories)}")
     result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"),
-                     category=args.category)
+                     category=args.category, rank=args.rank, path_first=args.path_first)
     if args.out:
-        from kept.compare import write_plots
+        from kept.explain.compare import write_plots
 
         out = Path(args.out)
         atomic_write_json(out / "compare.json", result)
-        write_plots(result, *recs, skeleton, out, up_axis=info.get("up_axis", "y"))
+        write_plots(result, *recs, skeleton, out, up_axis=info.get("up_axis", "y"),
+                    canonical=cfg.data.canonical_facing, depth=cfg.model.depth)
     print(json.dumps(result, indent=2) if args.format == "json" else format_report(result))
 
 
 def _plot(args) -> None:
-    from kept.compare import compare, load_recording, write_plots
+    from kept.explain.compare import compare, load_recording, write_plots
     from kept.train import load_model
 
     model, cfg, saved = load_model(args.checkpoint)
@@ -381,9 +387,10 @@ def _plot(args) -> None:
     recs = [load_recording(x, skeleton, info["fps"], info.get("root"), args.backend, pose_options=_pose_options(args))
             for x in (args.a, args.b)]
     result = compare(model, cfg, skeleton, tuple(info["score_range"]), *recs, up_axis=info.get("up_axis", "y"))
-    kinds = ("paths", "residual", "poses") if args.kind == "all" else (args.kind,)
+    kinds = ("paths", "residual", "poses", "angles") if args.kind == "all" else (args.kind,)
     for path in write_plots(result, *recs, skeleton, args.out, up_axis=info.get("up_axis", "y"),
-                            formats=(args.format,), kinds=kinds):
+                            formats=(args.format,), kinds=kinds, canonical=cfg.data.canonical_facing,
+                            depth=cfg.model.depth):
         print(path)
 
 
@@ -509,18 +516,34 @@ def _grpo_parsers(sub) -> None:
     """``kept sft`` and ``kept grpo [prepare|train|eval|tiny-model]`` (VLM fine-tuning, kept.grpo)."""
     def training(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", required=True, help="folder written by `kept grpo prepare`")
-        p.add_argument("--model", help="base model: hub id or local folder (default: model.name of the config)")
+        p.add_argument("--model", metavar="DIR_OR_HUB_ID",
+                       help="base model: a local model folder (--model DIR, e.g. the output of `kept sft` or "
+                            "`kept grpo tiny-model`) or a hub id; default: model.name of the config, "
+                            "Qwen/Qwen2.5-VL-7B-Instruct, which downloads about 16 GB from the Hugging Face hub "
+                            "on first use (with HF_HUB_OFFLINE set and no cached copy it stops and asks for --model)")
         p.add_argument("--out", required=True, help="output folder of the fine-tuned model")
         p.add_argument("--config", help="YAML run config (see configs/grpo/)")
         p.add_argument("--split", default="train", help="prepared rows to train on (default train)")
         p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT/checkpoints")
         p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. grpo.beta=0.04")
 
-    training(sub.add_parser("sft", help="stage one: supervised fine-tuning of a VLM on prepared pairs (TRL)"))
+    training(sub.add_parser("sft", help="stage one: supervised fine-tuning of a VLM on prepared pairs (TRL)",
+                            description="Stage one: supervised fine-tuning of a VLM on prepared pairs (TRL). "
+                                        "Without --model it fine-tunes Qwen/Qwen2.5-VL-7B-Instruct, which downloads "
+                                        "about 16 GB from the Hugging Face hub; mixed precision follows the "
+                                        "device (sft.precision=auto: bf16, fp16 or fp32 on the CPU)."))
     p = sub.add_parser("grpo", help="stage two: GRPO of a VLM with hierarchical and KEPT rewards (TRL); also "
-                                    "`grpo prepare`, `grpo eval`, `grpo tiny-model`")
+                                    "`grpo prepare`, `grpo eval`, `grpo tiny-model`",
+                       description="VLM fine-tuning. `kept grpo --data DIR --model DIR --out OUT` is `kept grpo train "
+                                   "...` (GRPO); without --model it starts from Qwen/Qwen2.5-VL-7B-Instruct, which "
+                                   "downloads about 16 GB from the Hugging Face hub. See `kept grpo train --help`.")
     gsub = p.add_subparsers(dest="grpo_command", required=True)
-    training(gsub.add_parser("train", help="GRPO (the default: `kept grpo --data ...` means `kept grpo train ...`)"))
+    training(gsub.add_parser("train", help="GRPO (the default: `kept grpo --data ...` means `kept grpo train ...`)",
+                             description="Stage two: GRPO of a VLM with hierarchical and KEPT rewards (TRL). "
+                                         "Without --model it starts from Qwen/Qwen2.5-VL-7B-Instruct, which "
+                                         "downloads about 16 GB from the Hugging Face hub (normally --model is the "
+                                         "output folder of `kept sft`); mixed precision follows the device "
+                                         "(grpo.precision=auto: bf16, fp16 or fp32 on the CPU)."))
     g = gsub.add_parser("prepare", help="run a trained KEPT over a pair dataset and write VLM training rows")
     g.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     _data_args(g, required=False)

@@ -20,9 +20,9 @@ def test_compare_by_id_and_by_file_agree_with_eval(run, tiny_dataset, tmp_path, 
     out = tmp_path / "cmp"
     assert main(["compare", "squat_08", "squat_09", "--checkpoint", str(run), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "reasoning path" in text and "joints that differ most" in text
+    assert "reasoning path" in text and "physical differences" in text and " deg vs " in text
     result = json.loads((out / "compare.json").read_text())
-    for name in ("paths_squat_08", "paths_squat_09", "residual", "poses"):
+    for name in ("paths_squat_08", "paths_squat_09", "residual", "poses", "angles"):
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").exists()
     assert result["order"] == ["squat_08", "squat_09"]
     side = result["recordings"]["squat_08"]
@@ -30,6 +30,13 @@ def test_compare_by_id_and_by_file_agree_with_eval(run, tiny_dataset, tmp_path, 
     qs = [p["q"] for p in side["top_paths"]]
     assert qs == sorted(qs, reverse=True) and side["path"][0]["node"] == side["top_paths"][0]["path"][0]
     assert set(result["residual"]) == {"hip", "knee", "ankle", "shoulder", "elbow"}
+    physical = result["physical"]
+    subject = "squat_08" if side["score"] < result["recordings"]["squat_09"]["score"] else "squat_09"
+    assert physical["subject"] == subject and physical["rank"] == "local"
+    assert len(physical["findings"]) == 2 * 3  # depth 2 x the tiny skeleton's 3 node joints
+    top = physical["findings"][0]
+    assert top["angle_deg"][subject] + top["angle_diff_deg"] == pytest.approx(
+        top["angle_deg"][physical["other"]], abs=2e-3)
     predicted = {row.split(",")[0]: float(row.split(",")[3]) for row in (run / "predictions.csv").read_text().splitlines()[1:]}
     assert side["score"] == pytest.approx(predicted["squat_08"], abs=1e-3)
 
@@ -73,26 +80,33 @@ def test_plot_command(run, tmp_path, capsys):
     assert sorted(p.name for p in out.glob("paths_*.pdf")) == ["paths_squat_08.pdf", "paths_squat_09.pdf"]
 
 
-def test_compare_end_to_end_on_demo_keypoints(tmp_path, capsys):
-    """Demo data (with descriptions) -> a tiny KEPT with its decoder -> `kept compare`."""
+@pytest.mark.parametrize("generator", ["retrieval", "decoder"])
+def test_compare_end_to_end_on_demo_keypoints(tmp_path, capsys, generator):
+    """Demo data (with descriptions) -> a tiny KEPT with its description generator -> `kept compare`."""
     from kept.data.demo import generate_demo
+    from kept.explain.grounding import verdict
 
     demo = generate_demo(tmp_path / "demo", seed=0, train_per_category=3, test_per_category=2, progress=False)
     run = tmp_path / "run"
     assert main(["train", "--dataset", "folder", "--data-root", str(demo), "--run-dir", str(run),
                  "model.dim=8", "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
                  "text.layers=1", "text.hidden=32", "text.max_length=16", "train.max_epochs=1",
-                 "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+                 f"text.generator={generator}", "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"]) == 0
     capsys.readouterr()
     out = tmp_path / "cmp"
     assert main(["compare", "climbing_test_000", "climbing_test_001", "--checkpoint", str(run), "--out", str(out)]) == 0
     result = json.loads((out / "compare.json").read_text())
     assert set(result) == {"recordings", "order", "better", "score_difference", "residual", "implicit_edges",
-                           "description"}
-    assert isinstance(result["description"], str)
+                           "physical", "description"}
     side = result["recordings"]["climbing_test_000"]
     assert set(side) == {"score", "path", "top_paths", "segment_times", "score_parts", "penalties"}
     assert len(side["top_paths"]) == 10
     assert all(set(step) == {"segment", "time", "node"} for step in side["path"])
     assert len(result["residual"]) == 17 and result["implicit_edges"]["edges"]
-    assert "difference:" in capsys.readouterr().out or result["description"] == ""
+    assert isinstance(result["description"], str) and f"difference: {result['description']}" in capsys.readouterr().out
+    if generator == "retrieval":  # a training description whose verdict follows the two scores
+        says = {None: 0, "climbing_test_000": 1, "climbing_test_001": 2}[result["better"]]
+        assert verdict(result["description"]) == says
+        train_texts = [line for line in (demo / "pairs.csv").read_text().splitlines() if ",train," in line]
+        first = result["description"].split(". ")[0]
+        assert any(first in line for line in train_texts)

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from kept.data.demo import simulate_recording
-from kept.plots import (
+from kept.explain.plots import (
     HIGHLIGHT,
     _figure_paths,
     _figure_poses,

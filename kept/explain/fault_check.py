@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from kept.compare import Recording, compare
+from kept.explain.compare import Recording, compare
 
 __all__ = ["fault_check"]
 
@@ -35,7 +35,7 @@ def fault_check(model, cfg, skeleton, dataset, split: str = "test", faults_file:
         model, cfg, skeleton: a trained model (:func:`kept.train.load_model`).
         dataset: the keypoint dataset the faults belong to (:class:`kept.data.folder.KeypointDataset`).
         faults_file: the faults (default: ``faults.json`` in the dataset's root).
-        compare_kw: passed to :func:`kept.compare.compare` (``rank``, ``path_first``).
+        compare_kw: passed to :func:`kept.explain.compare.compare` (``rank``, ``path_first``).
 
     Returns:
         ``{"comparisons", "top_hit", "top_hit_with_path_first", "top_hit_chance",

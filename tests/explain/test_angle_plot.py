@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kept.plots import _figure_angles, plot_angle_curves
+from kept.explain.plots import _figure_angles, plot_angle_curves
 from pose.skeleton import get_skeleton
 
 SK = get_skeleton("coco17")

@@ -286,7 +286,7 @@ def write_plots(result: dict, a: Recording, b: Recording, skeleton: Skeleton, ou
     Returns:
         The files written.
     """
-    from kept.plots import plot_angle_curves, plot_paths, plot_poses, plot_residual
+    from kept.explain.plots import plot_angle_curves, plot_paths, plot_poses, plot_residual
 
     out_dir = Path(out_dir)
     names = list(skeleton.node_names)
