@@ -121,16 +121,41 @@ def test_text_branch_trains_saves_and_scores_text(described_dataset, tmp_path):
     cfg = load_config(overrides=["data.dataset=folder", f"data.data_root={described_dataset}", "model.dim=8",
                                  "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
                                  "text.layers=1", "text.hidden=32", "text.max_length=12", "train.max_epochs=1",
-                                 "train.progress_bar=false", f"data.cache_dir={tmp_path / 'cache'}"])
+                                 "text.generator=decoder", "train.progress_bar=false",
+                                 f"data.cache_dir={tmp_path / 'cache'}"])
     metrics = train(cfg, tmp_path / "run")
+    grounding = {"verdict_accuracy", "verdict_rate", "self_consistency", "body_part_precision", "body_part_recall",
+                 "fault_part_recall", "repetition", "repetition_trigram", "n"}
     assert set(metrics["text"]) == {"bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_1", "rouge_2",
-                                    "rouge_l", "cider"}
+                                    "rouge_l", "cider"} | grounding
+    assert metrics["text"]["n"] == 3
     assert "text" in metrics["per_category"]["squat"]
     assert (tmp_path / "run" / "descriptions.csv").read_text().count("\n") == 4  # header + 3 test pairs
     log = (tmp_path / "run" / "logs" / "metrics.csv").read_text()
     assert "train/ce" in log and "train/comment" in log
     model, _, saved = load_model(tmp_path / "run")
-    assert saved["has_decoder"] and model.decoder is not None
+    assert saved["has_decoder"] and model.decoder is not None and not saved["has_memory"]
+    assert 0 < int(model.decoder.vocab_mask.sum()) < model.decoder.vocab_size  # the descriptions' tokens
+
+
+def test_retrieval_generator_remembers_the_described_pairs_and_describes_with_them(described_dataset, tmp_path):
+    from kept.config import load_config
+
+    cfg = load_config(overrides=["data.dataset=folder", f"data.data_root={described_dataset}", "model.dim=8",
+                                 "model.heads=2", "model.depth=2", "data.num_keyframes=4", "data.segment_samples=2",
+                                 "train.max_epochs=1", "train.progress_bar=false",
+                                 f"data.cache_dir={tmp_path / 'cache'}"])
+    metrics = train(cfg, tmp_path / "run")
+    model, _, saved = load_model(tmp_path / "run")
+    assert saved["has_memory"] and not saved["has_decoder"] and model.decoder is None
+    assert metrics["text"]["self_consistency"] == 1.0 and metrics["text"]["verdict_rate"] == 1.0
+    import csv
+
+    with open(tmp_path / "run" / "descriptions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 and all(r["generated"] for r in rows)
+    train_text = (described_dataset / "pairs.csv").read_text()
+    assert all(r["generated"].split(". ")[0] in train_text for r in rows)  # a remembered description
 
 
 def test_statistics_branch_is_fitted_weighted_on_val_and_refitted(tiny_config, tmp_path):

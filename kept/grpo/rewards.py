@@ -186,12 +186,18 @@ def _intervals(x) -> list[tuple[float, float]]:
 
 
 def _parsed(completions) -> list[PairAnswer | None]:
+    """One parsed answer per completion; None for a completion that cannot be read (not text
+    or a message list), so that every reward keeps one value per completion."""
     if completions is None:
         return []
-    try:
-        return [parse_answer(completion_text(c)) for c in completions]
-    except TypeError:
-        return []
+
+    def one(c) -> PairAnswer | None:
+        try:
+            return parse_answer(completion_text(c))
+        except TypeError:
+            return None
+
+    return [one(c) for c in completions]
 
 
 def _score_term(pred: float | None, ref: float, span: float, lambda_: float) -> float:

@@ -246,3 +246,20 @@ def test_reward_functions_selection(row):
 def test_reward_functions_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         reward_functions(**kwargs)
+
+
+def test_a_completion_that_fails_to_parse_gets_its_own_none_and_the_others_keep_theirs(monkeypatch):
+    import kept.grpo.rewards as rewards
+
+    real = rewards.parse_answer
+
+    def fragile(text):
+        if "boom" in text:
+            raise TypeError("cannot parse")
+        return real(text)
+
+    monkeypatch.setattr(rewards, "parse_answer", fragile)
+    good = "<answer>Player 1</answer>"
+    out = rewards._parsed([good, "boom", good])
+    assert len(out) == 3 and out[1] is None
+    assert out[0] == out[2] == real(good)
