@@ -28,7 +28,7 @@ from kept.grpo.rewards import DEFAULT_LAMBDA, REWARDS
 
 __all__ = ["PairDataConfig", "VLMConfig", "TrainStageConfig", "SFTStageConfig", "GRPOStageConfig", "RewardConfig",
            "VLMEvalConfig", "GRPORunConfig", "load_grpo_config", "save_grpo_config", "grpo_config_to_dict",
-           "DEFAULT_SYSTEM_PROMPT", "DEFAULT_QUESTION", "QUESTION_FIELDS"]
+           "DEFAULT_SYSTEM_PROMPT", "DEFAULT_QUESTION", "QUESTION_FIELDS", "PRECISIONS"]
 
 DEFAULT_SYSTEM_PROMPT = (
     "You compare two recordings of the same skilled action, Player 1 and Player 2, each shown as keyframes "
@@ -77,7 +77,9 @@ class PairDataConfig:
 class VLMConfig:
     """The vision-language model and how it is adapted."""
 
-    name: str = "Qwen/Qwen2.5-VL-7B-Instruct"  #: hub id or local folder (``--model`` sets it)
+    #: hub id or local folder (``--model`` sets it); the default hub id downloads about 16 GB from
+    #: the Hugging Face hub on first use (then it is in the local HF cache)
+    name: str = "Qwen/Qwen2.5-VL-7B-Instruct"
     dtype: str = "bfloat16"  #: weights' dtype when loading: bfloat16, float16, float32 or auto
     attn_implementation: Optional[str] = None  #: e.g. flash_attention_2 (None: transformers' default, sdpa)
     lora_rank: int = 0  #: 0: full fine-tuning; > 0: peft LoRA of this rank (merged into the saved model)
@@ -98,7 +100,10 @@ class TrainStageConfig:
     per_device_batch_size: int = 1  #: GRPO: completions per device and step, not prompts
     gradient_accumulation_steps: int = 4
     gradient_checkpointing: bool = True
-    bf16: bool = True  #: mixed precision (set false on CPU)
+    #: mixed precision: ``auto`` (bf16 on a GPU with native bf16, i.e. Ampere or newer; fp16 on an
+    #: older GPU; fp32 on the CPU), ``bf16``, ``fp16`` or ``fp32`` (see :func:`kept.grpo.train.resolve_precision`)
+    precision: str = "auto"
+    bf16: Optional[bool] = None  #: deprecated: true means precision=bf16, false precision=fp32 (None: precision)
     use_cpu: bool = False  #: train on the CPU even where a GPU is visible (tests, smoke runs)
     seed: int = 42
     weight_decay: float = 0.0
@@ -212,6 +217,7 @@ def _check(cfg: GRPORunConfig) -> None:
             raise ValueError(f"{name}.learning_rate must be positive, got {stage.learning_rate}")
         if stage.per_device_batch_size < 1 or stage.gradient_accumulation_steps < 1:
             raise ValueError(f"{name}.per_device_batch_size and {name}.gradient_accumulation_steps must be >= 1")
+        _fold_bf16(stage, name)
     g = cfg.grpo
     if g.num_generations < 2:
         raise ValueError(f"grpo.num_generations must be >= 2 (GRPO compares completions within a group), "
@@ -228,6 +234,24 @@ def _check(cfg: GRPORunConfig) -> None:
         raise ValueError(f"rewards.score_lambda must be positive, got {r.score_lambda}")
     if cfg.eval.batch_size < 1 or cfg.eval.max_new_tokens < 1:
         raise ValueError("eval.batch_size and eval.max_new_tokens must be >= 1")
+
+
+#: values of ``sft.precision`` / ``grpo.precision``
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+def _fold_bf16(stage: TrainStageConfig, name: str) -> None:
+    """Check ``<name>.precision`` and fold the deprecated ``<name>.bf16`` into it (older configs and
+    saved ``kept_grpo.yaml`` files have ``bf16: true|false``), leaving ``bf16`` None."""
+    if stage.precision not in PRECISIONS:
+        raise ValueError(f"{name}.precision must be one of {', '.join(PRECISIONS)}, got '{stage.precision}'")
+    if stage.bf16 is None:
+        return
+    legacy = "bf16" if stage.bf16 else "fp32"
+    if stage.precision not in ("auto", legacy):
+        raise ValueError(f"{name}.bf16={str(stage.bf16).lower()} (deprecated) contradicts "
+                         f"{name}.precision={stage.precision}; set {name}.precision only")
+    stage.precision, stage.bf16 = legacy, None
 
 
 def grpo_config_to_dict(cfg: GRPORunConfig) -> dict[str, Any]:

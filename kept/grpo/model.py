@@ -14,18 +14,26 @@ the tokenizer's. For a hub id the tokenizer and image processor come from their 
 The pair prompts hold keyframe images only, so no video processor is needed.
 
 :func:`load_model` loads ``Qwen2_5_VLForConditionalGeneration`` (any other image-text-to-text
-model through ``AutoModelForImageTextToText``) in the configured dtype.
+model through ``AutoModelForImageTextToText``) in the configured dtype. :func:`check_model_source`
+stops early, naming ``--model``, where a hub id cannot be had (HF_HUB_OFFLINE set and nothing in
+the local cache; the default Qwen/Qwen2.5-VL-7B-Instruct is a download of about 16 GB).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
 
-__all__ = ["PairProcessor", "build_processor", "load_processor", "load_model", "lora_config", "torch_dtype"]
+__all__ = ["PairProcessor", "build_processor", "load_processor", "load_model", "lora_config", "torch_dtype",
+           "check_model_source", "hub_offline", "DEFAULT_MODEL_DOWNLOAD"]
+
+#: what the default ``model.name`` (Qwen/Qwen2.5-VL-7B-Instruct: 8.29 B parameters in bf16 safetensors)
+#: downloads from the Hugging Face hub on first use
+DEFAULT_MODEL_DOWNLOAD = "about 16 GB"
 
 
 class PairProcessor(Qwen2_5_VLProcessor):
@@ -174,6 +182,48 @@ def load_model(name_or_path: str, dtype: str = "bfloat16", attn_implementation: 
     config = AutoConfig.from_pretrained(source)
     cls = Qwen2_5_VLForConditionalGeneration if config.model_type == "qwen2_5_vl" else AutoModelForImageTextToText
     return cls.from_pretrained(source, **kwargs)
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is off (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``), read
+    from the environment now as well as from huggingface_hub's setting at its import."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or _true(os.environ.get("HF_HUB_OFFLINE") or
+                                                   os.environ.get("TRANSFORMERS_OFFLINE"))
+
+
+def check_model_source(name_or_path: str, flag: str = "--model", cache_dir: str | Path | None = None) -> None:
+    """Fail early, naming ``flag``, where the model cannot be loaded without a download that is off.
+
+    A local folder passes. A hub id passes unless the hub is off (:func:`hub_offline`) and the
+    model's ``config.json`` is not in the local Hugging Face cache (``cache_dir``, default
+    huggingface_hub's ``HF_HUB_CACHE``); then, and for a name that is neither a folder nor a
+    valid hub id, a ``FileNotFoundError`` says to pass ``flag DIR``. Online, a hub id is left to
+    ``from_pretrained`` (the default, Qwen/Qwen2.5-VL-7B-Instruct, downloads about 16 GB).
+    """
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    if Path(name_or_path).expanduser().is_dir():
+        return
+    if name_or_path.startswith(("/", ".", "~")):
+        raise FileNotFoundError(f"{flag} {name_or_path!r}: no such model folder")
+    try:
+        cached = try_to_load_from_cache(name_or_path, "config.json", cache_dir=cache_dir)
+    except HFValidationError:
+        raise FileNotFoundError(f"{flag} {name_or_path!r} is neither a local model folder nor a hub id "
+                                f"(owner/name): pass {flag} DIR with a model folder") from None
+    if hub_offline() and not isinstance(cached, str):
+        raise FileNotFoundError(
+            f"the model {name_or_path!r} ({flag}, default model.name) is a hub id that is not in the local Hugging "
+            f"Face cache, and HF_HUB_OFFLINE is set, so it cannot be downloaded: pass {flag} DIR with a local "
+            f"model folder (e.g. one written by `kept grpo tiny-model --out DIR` for a smoke test), or unset "
+            f"HF_HUB_OFFLINE to download it (the default, Qwen/Qwen2.5-VL-7B-Instruct, is {DEFAULT_MODEL_DOWNLOAD})")
 
 
 def lora_config(rank: int, alpha: int, dropout: float, target_modules: list[str]):

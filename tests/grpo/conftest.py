@@ -17,7 +17,7 @@ FIVE = {"joints": ["hip", "knee", "ankle", "shoulder", "elbow"],
         "node_types": {"knee": ["knee"], "shoulder": ["shoulder"], "hip": ["hip"]}}
 
 #: training settings that make a tiny CPU run fast: no checkpointing, fp32, one step per batch
-CPU = ["gradient_checkpointing=false", "bf16=false", "use_cpu=true", "logging_steps=1", "save_steps=100000",
+CPU = ["gradient_checkpointing=false", "precision=fp32", "use_cpu=true", "logging_steps=1", "save_steps=100000",
        "per_device_batch_size=3", "gradient_accumulation_steps=1"]
 
 

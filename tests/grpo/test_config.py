@@ -22,7 +22,7 @@ def test_defaults_are_the_hieroaction_recipe():
     assert cfg.grpo.epochs == 10
     for stage in (cfg.sft, cfg.grpo):  # 1 per GPU x 4 accumulation (x 4 GPUs = 16)
         assert (stage.per_device_batch_size, stage.gradient_accumulation_steps) == (1, 4)
-        assert stage.gradient_checkpointing and stage.bf16
+        assert stage.gradient_checkpointing and stage.precision == "auto" and stage.bf16 is None
     assert (cfg.data.keyframes, cfg.data.swap_probability) == (4, 0.5)
     assert cfg.rewards.score_lambda == DEFAULT_LAMBDA
 
