@@ -35,6 +35,8 @@ def test_each_recording_counts_once_and_per_category():
 
 def test_fisher_z_mean():
     assert fisher_z_mean([0.5, 0.5]) == pytest.approx(0.5)
+    # by hand: tanh((atanh 0.2 + atanh 0.9) / 2) = tanh((0.20273 + 1.47222) / 2) = 0.68447, not the plain mean 0.55
+    assert fisher_z_mean([0.2, 0.9, None]) == pytest.approx(0.68447, abs=1e-4)
     assert fisher_z_mean([None]) is None
 
 
