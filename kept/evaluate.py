@@ -218,13 +218,12 @@ def describe_pairs(model: KEPT, pred: Predictions, orders: list[tuple[str, str]]
     every pair when the model has neither)."""
     row = {rid: i for i, rid in enumerate(pred.ids)}
     if model.memory is not None:
-        from kept.metrics import better_of
-        from kept.model.memory import descriptor, pair_keys
+        from kept.model.memory import descriptor
 
         desc = descriptor(None if pred.contrib is None else torch.as_tensor(pred.contrib), pred.graph)
-        keys = pair_keys(desc[[row[a] for a, _ in orders]], desc[[row[b] for _, b in orders]])
-        verdicts = [better_of(float(pred.score[row[a]]), float(pred.score[row[b]]), (0.0, 1.0)) for a, b in orders]
-        return model.memory.describe(keys, categories or [None] * len(orders), verdicts)
+        first, second = [row[a] for a, _ in orders], [row[b] for _, b in orders]
+        return model.memory.describe_scored(desc[first], desc[second], pred.score[first], pred.score[second],
+                                            categories or [None] * len(orders))
     if model.decoder is None:
         return [""] * len(orders)
     out: list[str] = []

@@ -159,7 +159,6 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
     K = cfg.model.depth
     names = skeleton.node_names
     sides = {}
-    lost = [None, None]  # (K, B) score lost per block, per recording, with the statistics branch
     for i, rec in enumerate((a, b)):
         duration = rec.xyz.shape[0] / rec.fps
         span = [(round(k * duration / K, 3), round((k + 1) * duration / K, 3)) for k in range(K)]
@@ -179,7 +178,6 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
                                               "network": round(scores[i] - stats, 4),
                                               "net_weight": float(model.net_weight)}
             pen = (-out.contrib[i] * (hi - lo)).numpy()  # (K, B) score lost per block
-            lost[i] = pen
             order_b = np.argsort(-pen, axis=None)[:5]
             sides[rec.name]["penalties"] = [
                 {"segment": int(k), "time": list(span[k]), "node": names[j], "score_lost": round(float(pen[k, j]), 4)}
@@ -188,11 +186,11 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
     residual = (h[0] - h[1]).norm(dim=-1).numpy()  # (P,)
     description = None
     if model.memory is not None:
-        from kept.model.memory import descriptor, pair_keys
+        from kept.model.memory import descriptor
 
         desc = descriptor(out.contrib, out.graph.mean(dim=1))
-        description = model.memory.describe(pair_keys(desc[:1], desc[1:]), [cats[0] or cats[1]],
-                                            [better_of(float(out.score[0]), float(out.score[1]), (0.0, 1.0))])[0]
+        description = model.memory.describe_scored(desc[:1], desc[1:], out.score[:1], out.score[1:],
+                                                   [cats[0] or cats[1]])[0]
     elif model.decoder is not None:
         description = model.decoder.generate(h[:1], h[1:])[0]
     implicit = None
@@ -202,12 +200,12 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         implicit = {"edges": model.gnn.ikg.candidates.numpy()[keep].tolist(), "weight": weight[keep].round(6).tolist()}
     diff = scores[0] - scores[1]
     better = (None, a.name, b.name)[better_of(scores[0], scores[1], (lo, hi))]
-    if lost[0] is not None:  # per joint: (2, K, B, J) score lost, so that left and right are told apart
+    lost = None  # per joint: (2, K, B, J) score lost, so that left and right are told apart
+    if out.contrib is not None:
         lost = (-model.stats.joint_contributions(x.block_stats, index, x.whole_stats) * (hi - lo)).numpy()
     physical = physical_differences(cfg, skeleton, a, b, scores, [out.best_path[i].tolist() for i in (0, 1)],
-                                    lost if lost[0] is not None else None, up_axis=up_axis, rank=rank,
-                                    path_first=path_first)
-    physical.pop("curves")
+                                    lost, up_axis=up_axis, rank=rank, path_first=path_first)
+    physical.pop("curves")  # for the plots only
     return {
         "recordings": sides,
         "order": [a.name, b.name],

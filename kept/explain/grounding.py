@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["REPEAT_N", "BODY_PARTS", "NODE_WORDS", "verdict", "body_parts", "has_repetition", "grounding_metrics",
+__all__ = ["REPEAT_N", "BODY_PARTS", "NODE_WORDS", "sentences", "verdict", "body_parts", "has_repetition", "grounding_metrics",
            "known_fault_nodes"]
 
 REPEAT_N = 6  #: n-gram size of the repetition figure (see the module docstring)
@@ -61,6 +61,11 @@ _LEVEL = re.compile(r"\b(similar|comparable|equal|level|same|close)\s+(in\s+)?(q
                     r"\bneither\b[^.]*\bbetter\b|\bon a par\b|\bevenly matched\b")
 
 
+def sentences(text: str) -> list[str]:
+    """``text`` split after each ``.``, ``!`` or ``?`` (empty pieces dropped)."""
+    return [s for s in re.split(r"(?<=[.!?])\s+", (text or "").strip()) if s]
+
+
 def _player(word: str) -> int:
     return 1 if word in ("1", "one") else 2
 
@@ -70,7 +75,7 @@ def verdict(text: str) -> int | None:
 
     The last sentence that states a verdict decides (descriptions end with their overall call).
     """
-    for sentence in reversed(re.split(r"(?<=[.!?])\s+", (text or "").lower())):
+    for sentence in reversed(sentences(text.lower() if text else "")):
         if _LEVEL.search(sentence):
             return 0
         m = _BETTER.search(sentence)
@@ -89,8 +94,8 @@ def body_parts(text: str) -> set[str]:
 
 def has_repetition(text: str, n: int = REPEAT_N) -> bool:
     """Whether ``text`` repeats a sentence or a word n-gram."""
-    sentences = [s.strip(" .!?;,") for s in re.split(r"(?<=[.!?])\s+", (text or "").lower()) if s.strip(" .!?;,")]
-    if len(sentences) != len(set(sentences)):
+    said = [s.strip(" .!?;,") for s in sentences((text or "").lower()) if s.strip(" .!?;,")]
+    if len(said) != len(set(said)):
         return True
     words = re.findall(r"[a-z0-9']+", (text or "").lower())
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]

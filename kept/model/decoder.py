@@ -258,8 +258,8 @@ class DifferenceDecoder(nn.Module):
         ids = self.tokenize(texts)[0].unique()
         mask = torch.zeros_like(self.vocab_mask)
         mask[ids] = True
+        mask[self.pad_id] = False  # padding of the tokenised texts, never written
         mask[self.eos_id] = True
-        mask[self.pad_id] = False if self.pad_id != self.eos_id else True
         self.vocab_mask.copy_(mask)
         return int(mask.sum())
 
@@ -436,7 +436,7 @@ class DifferenceDecoder(nn.Module):
         """The greedy loop of :meth:`generate`; returns each description's token ids (eos excluded)."""
         from transformers import DynamicCache
 
-        body, head = self.lm.get_decoder(), self.lm.get_output_embeddings()
+        body, head, embed = self.lm.get_decoder(), self.lm.get_output_embeddings(), self.lm.get_input_embeddings()
         allowed = self.vocab_mask.nonzero().squeeze(1)  # (V',)
         weight = head.weight[allowed]
         bias = head.bias[allowed] if getattr(head, "bias", None) is not None else None
@@ -469,5 +469,5 @@ class DifferenceDecoder(nn.Module):
                 written[r].append(t)
             if all(done):
                 break
-            x = self.lm.get_input_embeddings()(torch.as_tensor(nxt, device=inputs_embeds.device))[:, None]
+            x = embed(torch.as_tensor(nxt, device=inputs_embeds.device))[:, None]
         return written

@@ -23,7 +23,6 @@ decoder of docs/method.md section 7 instead.
 from __future__ import annotations
 
 import collections
-import re
 from typing import Any, Sequence
 
 import torch
@@ -42,10 +41,6 @@ def descriptor(contrib: torch.Tensor | None, graph: torch.Tensor) -> torch.Tenso
     x = contrib if contrib is not None else graph
     x = torch.as_tensor(x)
     return x.reshape(x.shape[0], -1).float()
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
 
 def pair_keys(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -80,7 +75,7 @@ class DescriptionMemory(nn.Module):
 
     def fit(self, keys: torch.Tensor, categories: Sequence[str | None], texts: Sequence[str]) -> "DescriptionMemory":
         """Store the described pairs, and the most common verdict sentence of each verdict."""
-        from kept.explain.grounding import verdict
+        from kept.explain.grounding import sentences, verdict
 
         if keys.ndim != 2 or keys.shape[0] != len(texts) or len(categories) != len(texts):
             raise ValueError(f"DescriptionMemory.fit: keys {tuple(keys.shape)}, {len(categories)} categories "
@@ -91,7 +86,7 @@ class DescriptionMemory(nn.Module):
         counts: dict[int, collections.Counter] = {0: collections.Counter(), 1: collections.Counter(),
                                                   2: collections.Counter()}
         for text in texts:
-            last = (_sentences(text) or [""])[-1]
+            last = (sentences(text) or [""])[-1]
             v = verdict(last)
             if v is not None:
                 counts[v][last] += 1
@@ -118,17 +113,30 @@ class DescriptionMemory(nn.Module):
 
     def edit(self, text: str, verdict_of_scores: int) -> str:
         """``text`` with its closing verdict replaced by (or ended with) the scores' verdict."""
-        from kept.explain.grounding import verdict
+        from kept.explain.grounding import sentences, verdict
 
-        sentences = _sentences(text)
-        if sentences and verdict(sentences[-1]) is not None:
-            sentences = sentences[:-1]
-        return " ".join(sentences + [self.verdict_sentences[int(verdict_of_scores)]])
+        said = sentences(text)
+        if said and verdict(said[-1]) is not None:
+            said = said[:-1]
+        return " ".join(said + [self.verdict_sentences[int(verdict_of_scores)]])
 
     def describe(self, keys: torch.Tensor, categories: Sequence[str | None], verdicts: Sequence[int]) -> list[str]:
         """The edited descriptions of R pairs."""
         index = self.nearest(keys, categories).tolist()
         return [self.edit(self.texts[i], v) for i, v in zip(index, verdicts)]
+
+    def describe_scored(self, first: torch.Tensor, second: torch.Tensor, score_first: Sequence[float],
+                        score_second: Sequence[float], categories: Sequence[str | None]) -> list[str]:
+        """Descriptions of R scored pairs from their recordings' descriptors (:func:`descriptor`)
+        and normalised scores, each verdict from :func:`kept.metrics.better_of`.
+
+        Shapes:
+            first, second: (R, M); score_first, score_second: (R,)
+        """
+        from kept.metrics import better_of
+
+        verdicts = [better_of(float(a), float(b), (0.0, 1.0)) for a, b in zip(score_first, score_second)]
+        return self.describe(pair_keys(first, second), categories, verdicts)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"keys": self.keys, "categories": self.categories, "texts": self.texts,

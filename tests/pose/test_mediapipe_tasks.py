@@ -310,36 +310,11 @@ REAL_MODEL = os.environ.get(mt.MODEL_ENV)
 @pytest.mark.skipif(not REAL_MODEL, reason=f"{mt.MODEL_ENV} not set: point it at a pose_landmarker_*.task file "
                                            f"(e.g. {mt.MODEL_URL.format(variant='lite')}) to run MediaPipe's "
                                            "PoseLandmarker for real")
-def test_real_landmarker(monkeypatch, tmp_path) -> None:
+def test_real_landmarker(monkeypatch, tmp_path, drawn_person_video) -> None:
     if not mt.tasks_available():
         pytest.skip("mediapipe (Tasks API) not installed: pip install -e \".[video]\"")
     monkeypatch.setenv(mt.MODEL_ENV, REAL_MODEL)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kept.data.demo import simulate_recording
-    from pose.skeleton import get_skeleton
-
-    xyz = simulate_recording(3, "mid_range_shooting", noise=False, dropout=False).xyz[:60]
-    sk = get_skeleton("coco17")
-    lo, hi = np.nanmin(xyz.reshape(-1, 3), 0), np.nanmax(xyz.reshape(-1, 3), 0)
-    fig, frames = plt.figure(figsize=(6.4, 4.8), dpi=100), []
-    for p in xyz:  # a person drawn with thick limbs, as in test_mediapipe_real.py
-        fig.clf()
-        ax = fig.add_axes([0, 0, 1, 1])
-        ax.set_facecolor("#d8d0c0")
-        for a, b in sk.edges:
-            i, j = sk.index(a), sk.index(b)
-            ax.plot(p[[i, j], 0], p[[i, j], 1], color="#b07050", lw=18, solid_capstyle="round")
-        ax.add_patch(plt.Circle((p[0, 0], p[0, 1] + 0.05), 0.11, color="#c08060"))
-        ax.set_xlim(lo[0] - 0.6, hi[0] + 0.6), ax.set_ylim(lo[1] - 0.2, hi[1] + 0.3)
-        ax.set_aspect("equal"), ax.axis("off")
-        fig.canvas.draw()
-        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
-    plt.close(fig)
-    video = write_video(tmp_path / "person.mp4", np.stack(frames), 30.0)
+    video, xyz = drawn_person_video(tmp_path / "person.mp4", frames=60)
     seq = make_extractor("mediapipe-tasks").extract(video)
     assert seq.skeleton == "mediapipe33" and seq.xyz.shape == (len(xyz), 33, 3)
     found = np.isfinite(seq.xyz).all(-1).any(-1)
