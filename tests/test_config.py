@@ -45,7 +45,20 @@ def test_missing_file():
         load_config("/nonexistent/c.yaml")
 
 
-def test_ablation_configs_load():
-    for f in sorted((ROOT / "configs" / "ablations").glob("*.yaml")):
-        load_config(f)
-    assert yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())["model"]["depth"] == 4
+def _leaves(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "ablations").glob("*.yaml")), ids=lambda p: p.stem)
+def test_ablation_config_changes_what_it_sets_and_nothing_else(path):
+    written = dict(_leaves(yaml.safe_load(path.read_text())))
+    assert written, f"{path.name} sets no key"
+    ablated = dict(_leaves(config_to_dict(load_config(path))))
+    default = dict(_leaves(config_to_dict(load_config())))
+    assert {k for k in ablated if ablated[k] != default[k]} == set(written), path.name
+    for key, value in written.items():
+        assert ablated[key] == value, key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 
 from kept.data.demo import simulate_recording
@@ -110,8 +111,16 @@ def test_plot_residual_content():
     assert implicit[0].get_alpha() > implicit[1].get_alpha()
     names = " ".join(t.get_text() for t in ax.texts)
     assert all(SK.joints[j] in names for j in (16, 15, 14))  # the three largest residuals
-    xyz_z = xyz[:, [0, 2, 1]]
-    _figure_residual(SK, xyz_z, residual, None, None, up_axis="z")
+    # a z-up recording draws the same front view as its y-up copy
+    def drawn(fig):
+        return [c.get_offsets().copy() for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    no_angle = residual.copy()
+    no_angle[3] = np.nan  # drawn grey
+    y_up = drawn(_figure_residual(SK, xyz, no_angle))
+    z_up = drawn(_figure_residual(SK, xyz[:, [0, 2, 1]] * [1, 5, 1], no_angle, up_axis="z"))  # depth scaled
+    assert [len(o) for o in y_up] == [SK.num_joints - 2, 1]  # coloured joints, the grey one (NaN joint 2 not drawn)
+    for a, b in zip(y_up, z_up):
+        np.testing.assert_allclose(a, b)
 
 
 def test_plot_residual_errors(tmp_path):

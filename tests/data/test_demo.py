@@ -271,5 +271,10 @@ def test_handcrafted_features_and_ridge(tiny: Path) -> None:
     train = np.array([r["split"] == "train" for r in samples])
     pred = ridge_baseline(X[train], y[train], X[~train])
     assert pred.shape == ((~train).sum(),) and np.isfinite(pred).all()
+    # a score that is linear in two features (in their own units) is recovered on held-out rows
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(200, 6)) * [1, 10, 0.1, 1, 1, 1] + [0, 50, 0, 0, 0, 0]
+    target = 2.0 * Z[:, 0] - 0.3 * Z[:, 1] + 7.0
+    np.testing.assert_allclose(ridge_baseline(Z[:150], target[:150], Z[150:]), target[150:], atol=0.05)
     with pytest.raises(ValueError):
         ridge_baseline(X[train], y[train][:-1], X[~train])

@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kept.grpo.config import GRPORunConfig, load_grpo_config, save_grpo_config
+from kept.grpo.config import GRPORunConfig, grpo_config_to_dict, load_grpo_config, save_grpo_config
 from kept.grpo.rewards import DEFAULT_LAMBDA, DEFAULT_WEIGHTS, reward_functions
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "grpo"
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def test_defaults_are_the_hieroaction_recipe():
@@ -36,9 +44,15 @@ def test_default_rewards_are_all_with_their_default_weights():
 
 @pytest.mark.parametrize("name", ["sft.yaml", "grpo.yaml"])
 def test_shipped_run_configs_load(name):
-    cfg = load_grpo_config(CONFIGS / name)
-    assert cfg.grpo.beta == 0.04 and cfg.grpo.learning_rate == 1e-6
-    assert cfg.sft.per_device_batch_size * 4 * cfg.sft.gradient_accumulation_steps == 16
+    written = dict(_leaves(yaml.safe_load((CONFIGS / name).read_text())))
+    stage = name.removesuffix(".yaml")
+    recipe = {"learning_rate", "epochs", "per_device_batch_size", "gradient_accumulation_steps", "precision"}
+    recipe |= {"beta", "num_generations", "temperature"} if stage == "grpo" else set()
+    assert {f"{stage}.{k}" for k in recipe} | {"model.dtype"} <= set(written)  # the recipe is spelled out
+    loaded = dict(_leaves(grpo_config_to_dict(load_grpo_config(CONFIGS / name))))
+    for key, value in written.items():
+        assert loaded[key] == value, key  # every key of the file reaches the config
+    assert written[f"{stage}.per_device_batch_size"] * 4 * written[f"{stage}.gradient_accumulation_steps"] == 16
 
 
 def test_shipped_launch_configs():

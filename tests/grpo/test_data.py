@@ -15,7 +15,6 @@ from kept.grpo.data import (
     load_rows,
     pair_dataset,
     prepare_pairs,
-    reference_answer,
     swap_players,
 )
 from kept.grpo.keyframes import keyframe_indices, keyframe_times, render_skeleton
@@ -88,8 +87,13 @@ def test_prepared_rows(prepared):
             assert answer.body_parts == row["kept_path"] and answer.action == "deep squat"
             assert answer.sub_actions == row["ref_sub_actions"]
             assert answer.segments == [tuple(s) for s in row["ref_segments"]]
-            assert row["solution"] == reference_answer(row, 2)
     test = load_rows(prepared, "test")
+    by_order = {(r["pair_id"], r["swapped"]): parse_answer(r["solution"]) for r in test}
+    for (pair, swapped), answer in by_order.items():  # the swapped order swaps the players
+        if not swapped:
+            other = by_order[(pair, True)]
+            assert (other.score_1, other.score_2) == (answer.score_2, answer.score_1)
+            assert {answer.better, other.better} in ({1, 2}, {0})
     assert {r["pair_id"]: sorted(x["swapped"] for x in test if x["pair_id"] == r["pair_id"]) for r in test} == \
         {r["pair_id"]: [False, True] for r in test}
 
@@ -142,7 +146,9 @@ def test_reference_answers_earn_full_annotation_rewards(prepared):
     assert format_reward(solutions) == [1.0] * len(rows)
     assert assessment_reward(solutions, **cols) == [1.0] * len(rows)
     assert action_reward(solutions, **cols) == [1.0] * len(rows)
-    assert all(v in (1.0, None) for v in temporal_iou_reward(solutions, **cols))
+    iou = temporal_iou_reward(solutions, **cols)
+    assert [v is None for v in iou] == [not r["ref_segments"] for r in rows]  # None only where unannotated
+    assert any(v is not None for v in iou) and all(v == 1.0 for v in iou if v is not None)
 
 
 def test_pair_dataset_for_trl(prepared):
