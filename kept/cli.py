@@ -6,6 +6,7 @@
                   [--split test] [--out FILE]
     kept compare A B --checkpoint RUN_DIR [--out DIR] [--format text|json] [--backend B] [--pose-model FILE]
     kept plot paths|residual|poses|all A B --checkpoint RUN_DIR --out DIR [--backend B] [--pose-model FILE]
+    kept app      --checkpoint RUN_DIR [--host 127.0.0.1] [--port 7860] [--max-video-seconds S]
     kept baseline --dataset ... [--data-root DIR] [--synthetic] [--split test] [--out FILE]
     kept ablate   --dataset ... --out DIR [--seeds 0,1,2] [--ablations full,no_kl,...] [key=value ...]
     kept bench    paths|train|compare [--out FILE.json] ...
@@ -110,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="png", choices=["png", "pdf"])
+    _video_pose_args(p)
+
+    p = sub.add_parser("app", help="a local web page on which two recordings are compared (pip install -e \".[app]\")")
+    p.add_argument("--checkpoint", required=True, help="run directory of `kept train`")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--max-video-seconds", type=float, default=300.0,
+                   help="longer uploaded videos are refused before pose extraction (default 300)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
     _video_pose_args(p)
 
     p = sub.add_parser("ablate", help="the ablation study of docs/method.md section 8: several seeds, a markdown "
@@ -394,6 +405,20 @@ def _plot(args) -> None:
         print(path)
 
 
+def _app(args) -> None:
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise ImportError("kept app needs Gradio: pip install -e \".[app]\"") from None
+    from kept.app import Comparer, launch
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be in 1-65535, got {args.port}")
+    comparer = Comparer(args.checkpoint, backend=args.backend, pose_options=_pose_options(args),
+                        max_video_seconds=args.max_video_seconds)
+    launch(comparer, host=args.host, port=args.port, open_browser=args.open)
+
+
 def model_skeleton(saved: dict):
     from pose.skeleton import Skeleton
 
@@ -655,7 +680,7 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_grpo_argv(argv))
     _quiet_libraries()
-    handlers = {"train": _train, "ablate": _ablate, "bench": _bench, "eval": _eval, "compare": _compare, "plot": _plot, "baseline": _baseline,
+    handlers = {"train": _train, "ablate": _ablate, "bench": _bench, "eval": _eval, "compare": _compare, "plot": _plot, "app": _app, "baseline": _baseline,
                 "data": _data, "pose": _pose}
     handlers.update(sft=_sft, grpo=_grpo)
     try:

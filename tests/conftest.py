@@ -37,6 +37,11 @@ def _motion(rng: np.random.Generator, depth: float, frames: int) -> np.ndarray:
 @pytest.fixture
 def tiny_dataset(tmp_path):
     """Two categories, 8 train and 4 test recordings each; score = squat depth on a 0-10 scale."""
+    return make_tiny_dataset(tmp_path)
+
+
+def make_tiny_dataset(tmp_path):
+    """The dataset of :func:`tiny_dataset` under ``tmp_path / "tiny"`` (for fixtures of a wider scope)."""
     rng = np.random.default_rng(0)
     recordings, keypoints = [], {}
     for cat in ("squat", "lunge"):
@@ -56,6 +61,11 @@ def tiny_dataset(tmp_path):
 @pytest.fixture
 def tiny_config(tiny_dataset, tmp_path):
     """A small, fast config on :func:`tiny_dataset`."""
+    return make_tiny_config(tiny_dataset, tmp_path)
+
+
+def make_tiny_config(tiny_dataset, tmp_path):
+    """The config of :func:`tiny_config`."""
     return load_config(overrides=[
         "data.dataset=folder", f"data.data_root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}",
         "data.num_keyframes=8", "data.segment_samples=4", "data.batch_size=8", "model.dim=16",
@@ -98,3 +108,16 @@ def described_dataset(tmp_path):
     return write_dataset(tmp_path / "described", name="described", fps=30.0,
                          skeleton=Skeleton.from_spec(FIVE_JOINTS, "five"), recordings=recordings,
                          keypoints=keypoints, pairs=pairs, score_range=(0, 10))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A model trained for one epoch on :func:`tiny_dataset` (the dataset is ``run.parent / "tiny"``).
+    Shared by the session: tests must not change it."""
+    from kept.train import train
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    cfg = make_tiny_config(make_tiny_dataset(tmp), tmp)
+    cfg.train.max_epochs = 1
+    train(cfg, tmp / "run")
+    return tmp / "run"

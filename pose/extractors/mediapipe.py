@@ -99,7 +99,9 @@ class MediaPipeExtractor:
         conf = np.zeros((n, NUM_LANDMARKS), dtype=np.float64)
         with pose_solution.Pose(static_image_mode=False, model_complexity=self.model_complexity,
                                 min_detection_confidence=self.min_detection_confidence) as model:
-            for f in range(n):
+            from tqdm.auto import tqdm
+
+            for f in tqdm(range(n), desc=f"pose {video.name}", unit="frame", leave=False):
                 res = model.process(np.ascontiguousarray(frames[f]))  # RGB uint8, as MediaPipe wants
                 world = getattr(res, "pose_world_landmarks", None)
                 if world is None:

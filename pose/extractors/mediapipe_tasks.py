@@ -294,7 +294,12 @@ class PoseLandmarkerExtractor:
         last_ms: int | None = None
         landmarker = self._landmarker(tasks, model)
         try:
-            for t, frame in iter_frames(video, fps=self.fps, max_side=self.max_side):
+            from tqdm.auto import tqdm
+
+            expected = round(info.duration * self.fps) if self.fps else info.num_frames
+            frames = tqdm(iter_frames(video, fps=self.fps, max_side=self.max_side), total=expected or None,
+                          desc=f"pose {video.name}", unit="frame", leave=False)
+            for t, frame in frames:
                 ms = int(round(t * 1000.0))
                 if last_ms is not None and ms <= last_ms:  # a repeated frame (fps above the video's)
                     ms = last_ms + 1
