@@ -24,6 +24,7 @@ the model is shared) and each writes into its own temporary folder.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -81,8 +82,12 @@ class Comparer:
         backend: the pose extractor for videos (as ``kept compare --backend``).
         pose_options: options of the extractor (``pose_model``, ``allow_download`` ...).
         max_video_seconds: longer videos are refused before any pose is extracted.
-        work_dir: where the request folders go (default: a new temporary folder).
-        keep_requests: how many finished request folders to keep (the oldest are removed).
+        work_dir: where the request folders go (default: a new temporary folder, removed at exit).
+        keep_requests: how many finished request folders to keep (>= 1; the oldest are removed).
+
+    Raises:
+        ValueError: a bad ``max_video_seconds`` or ``keep_requests``, or a run folder that
+            :func:`kept.train.load_model` cannot read; FileNotFoundError: no such run folder.
     """
 
     def __init__(self, checkpoint: str | Path, backend: str = "auto", pose_options: dict | None = None,
@@ -92,12 +97,17 @@ class Comparer:
 
         if max_video_seconds <= 0:
             raise ValueError(f"max_video_seconds must be > 0, got {max_video_seconds}")
+        if keep_requests < 1:
+            raise ValueError(f"keep_requests must be >= 1, got {keep_requests}")
         self.model, self.cfg, saved = load_model(checkpoint)
         self.skeleton = model_skeleton(saved)
         self.info = saved["dataset"]
         self.backend, self.pose_options = backend, dict(pose_options or {})
         self.max_video_seconds = float(max_video_seconds)
-        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="kept-app-"))
+        if work_dir is None:  # ours: removed when the process ends
+            work_dir = tempfile.mkdtemp(prefix="kept-app-")
+            atexit.register(shutil.rmtree, work_dir, True)
+        self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.keep_requests = keep_requests
         self.categories = list(self.model.stats.categories) if self.model.stats is not None else []
@@ -131,7 +141,15 @@ class Comparer:
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             return
         info = probe(path)  # a file that is not a video fails here, before any model is loaded
-        if info.duration > self.max_video_seconds:
+        duration = info.duration
+        if not duration > 0:  # the container does not say (e.g. some browser recordings): count
+            from pose.video import iter_frames
+
+            for duration, _ in iter_frames(path, fps=2.0, max_side=64):
+                if duration > self.max_video_seconds:
+                    break
+        if duration > self.max_video_seconds:
+            info.duration = duration
             raise InputError(f"{path.name} lasts {_duration(info.duration)}, over this page's limit of "
                              f"{_duration(self.max_video_seconds)} (kept app --max-video-seconds); trim it to the action")
 
@@ -148,8 +166,11 @@ class Comparer:
                                   pose_options=self.pose_options)
         except InputError as e:
             raise InputError(f"{label}: {e}") from None
-        except (ValueError, FileNotFoundError, OSError, ImportError, RuntimeError) as e:
+        except (ValueError, FileNotFoundError) as e:  # a bad input: the message is enough
             raise InputError(f"{label}: {e}") from e
+        except (OSError, ImportError, RuntimeError) as e:  # perhaps the backend's fault: keep the traceback
+            log.warning("reading %s failed", spec, exc_info=True)
+            raise InputError(f"{label}: {e} (details in the server log)") from e
 
     def compare(self, spec_a: str | Path, spec_b: str | Path, category: str | None = None,
                 progress=None, archive: bool = True) -> Comparison:
@@ -163,6 +184,13 @@ class Comparer:
             progress: ``progress(fraction, desc)``, called between the steps.
             archive: False leaves the PDFs and the zip for a later :meth:`write_archive` (the page
                 shows the result first: each set of plots takes about a second on a 2-core CPU).
+
+        Returns:
+            The :class:`Comparison`.
+
+        Raises:
+            InputError: a missing, unreadable or unsuitable input, or an unknown ``category``;
+                the message names the side (``recording 1`` or ``recording 2``).
         """
         from kept.explain.compare import compare, format_report, write_plots
         from kept.io import atomic_write_json, atomic_write_text
@@ -224,7 +252,7 @@ class Comparer:
 
     def _prune(self) -> None:
         folders = sorted(self.work_dir.glob("request-*"), key=lambda p: p.stat().st_mtime)
-        for old in folders[:-self.keep_requests] if self.keep_requests > 0 else []:
+        for old in folders[:-self.keep_requests]:
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -233,7 +261,7 @@ def _duration(seconds: float) -> str:
 
 
 def _caption(stem: str, result: dict) -> str:
-    """A short caption of a plot (the page shows it above the image)."""
+    """A short caption of a plot (the page shows it below the image)."""
     if stem.startswith("paths_"):
         return f"reasoning paths of {stem[len('paths_'):]}: top 10 by Q, the selected one highlighted"
     return {"angles": "joint angles, phases matched by DTW; shaded: the selected path's segments",
@@ -375,7 +403,8 @@ def build_app(comparer: Comparer):
 
     choices = comparer.recordings()
     ids = [rid for _, rid in choices]
-    with gr.Blocks(title="kept: compare two recordings", analytics_enabled=False) as app:
+    # Gradio's copies of uploads and outputs: checked every 10 minutes, removed after an hour
+    with gr.Blocks(title="kept: compare two recordings", analytics_enabled=False, delete_cache=(600, 3600)) as app:
         gr.Markdown(f"## Compare two recordings\nModel trained on **{comparer.info.get('name', 'its dataset')}**; "
                     f"scores from {comparer.score_range[0]:g} to {comparer.score_range[1]:g}. "
                     "Everything runs on this machine.")
@@ -404,12 +433,13 @@ def build_app(comparer: Comparer):
                 paths = gr.Markdown(elem_id="paths")
                 findings = gr.Markdown(elem_id="findings")
             with gr.Column(scale=3, min_width=480):
-                images = {}
+                images, captions = {}, {}
                 with gr.Tabs(elem_id="plots"):
                     for slot, label in PLOT_TABS.items():
                         with gr.Tab(label, id=slot):
                             images[slot] = gr.Image(type="filepath", label=label, elem_id=f"plot_{slot}",
                                                     interactive=False, height=560, show_label=False)
+                            captions[slot] = gr.Markdown(elem_id=f"caption_{slot}")
                 archive = gr.File(label="compare.json, the text report and every plot as PNG and PDF (zip)",
                                   elem_id="archive")
         table = gr.Dataframe(label="physical differences", elem_id="table", wrap=True, interactive=False)
@@ -434,28 +464,39 @@ def build_app(comparer: Comparer):
                 table_value = {k: out["table"][k] for k in ("headers", "data")}
                 shown[list(texts).index("table")] = gr.update(value=table_value, label=out["table"]["label"])
             for slot in images:
-                file, caption = out["plots"].get(slot, (None, PLOT_TABS[slot]))
-                shown.append(gr.update(value=file, label=caption))
+                file, caption = out["plots"].get(slot, (None, ""))
+                shown += [file, f"<small>{_md(caption)}</small>" if caption else ""]
             return shown + [out["comparison"]]
 
-        def zip_up(comparison):
+        def zip_up(comparison, message):
             if comparison is None:
-                return None
+                return None, message
             try:
-                return str(comparer.write_archive(comparison))
-            except Exception:  # the result is already on the page; only the download is missing
+                return str(comparer.write_archive(comparison)), message
+            except Exception as e:  # the result is already on the page; only the download is missing
                 log.exception("writing the archive failed")
-                return None
+                return None, f"**The zip could not be written** ({type(e).__name__}: {e}); the result above stands."
 
+        plot_outputs = [c for slot in images for c in (images[slot], captions[slot])]
         button.click(run, [source, id_a, id_b, file_a, file_b, category],
-                     list(texts.values()) + list(images.values()) + [done], concurrency_limit=1,
-                     concurrency_id="model").then(zip_up, done, archive, concurrency_limit=1, concurrency_id="model")
+                     list(texts.values()) + plot_outputs + [done], concurrency_limit=1, concurrency_id="model"
+                     ).then(zip_up, [done, status], [archive, status], concurrency_limit=1, concurrency_id="model")
     return app
 
 
 def launch(comparer: Comparer, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False,
            block: bool = True, max_file_size: str = "2gb"):
     """Serve the page. Binding to another host than this machine's loopback is allowed and said.
+
+    Args:
+        comparer: the loaded model.
+        host, port: where to listen (127.0.0.1: this machine only).
+        open_browser: open the page in the default browser.
+        block: serve until interrupted (False: return at once, serving in a thread).
+        max_file_size: the largest upload Gradio accepts, e.g. ``"2gb"``.
+
+    Raises:
+        OSError: the port is taken or the host cannot be bound (``kept app`` says which flag to change).
 
     Returns:
         The Gradio app (serving in the background when ``block`` is False; ``app.close()`` stops it).

@@ -416,7 +416,11 @@ def _app(args) -> None:
         raise ValueError(f"--port must be in 1-65535, got {args.port}")
     comparer = Comparer(args.checkpoint, backend=args.backend, pose_options=_pose_options(args),
                         max_video_seconds=args.max_video_seconds)
-    launch(comparer, host=args.host, port=args.port, open_browser=args.open)
+    try:
+        launch(comparer, host=args.host, port=args.port, open_browser=args.open)
+    except OSError as e:
+        raise ValueError(f"cannot serve on {args.host}:{args.port} ({e}); choose another --port "
+                         "(or --host) or stop what is using it") from None
 
 
 def model_skeleton(saved: dict):

@@ -69,8 +69,26 @@ def test_table_rows_are_the_physical_findings(comparer):
         assert row[4:7] == [round(f["angle_deg"][a], 1), round(f["angle_deg"][b], 1),
                             round(f["angle_deg"][b] - f["angle_deg"][a], 1)]
         assert (row[0] == "path") == f["on_path"] and row[1] == f["segment"] + 1
-        later = f["phase_offset_ms"] * (1 if result["physical"]["subject"] == a else -1)  # other minus subject
-        assert row[9] == round(later)
+
+
+def test_table_signs_follow_the_order_of_the_page():
+    """Columns are 1 = the first recording, 2 = the second, whichever is the subject."""
+    finding = {"segment": 2, "node": "knee", "joint": "left_knee", "on_path": True,
+               "time": {"B": [1.0, 1.5], "A": [0.9, 1.4]}, "angle_deg": {"A": 150.0, "B": 120.0},
+               "speed": {"A": 1.0, "B": 0.5}, "phase_offset_ms": 120.0}  # A (other) reaches it 120 ms after B
+    result = {"order": ["A", "B"], "physical": {"subject": "B", "other": "A", "findings": [finding]}}
+    table = findings_table(result)
+    assert table["data"] == [["path", 3, "1.00-1.50", "left knee", 150.0, 120.0, -30.0, 1.0, 0.5, -120]]
+    assert "1 = A, 2 = B" in table["label"] and "B's clock" in table["label"]
+    result["physical"]["subject"], result["physical"]["other"] = "A", "B"  # now B (other) is 120 ms later
+    assert findings_table(result)["data"][0][9] == 120
+
+
+def test_the_same_recording_twice_is_level(comparer):
+    out = _ask(comparer, a="squat_08", b="squat_08")
+    scores = _scores(out)
+    assert list(scores) == ["squat_08", "squat_08_2"] and scores["squat_08"] == scores["squat_08_2"]
+    assert "level" in out["scores"]
 
 
 def test_uploaded_keypoint_files_and_category(comparer, run, tmp_path):
@@ -180,7 +198,10 @@ def test_page_builds_and_serves_on_loopback(comparer):
         assert "kept: compare two recordings" in html
         config = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30).read())
         ids = {c["props"].get("elem_id") for c in config["components"]}
-        assert {"compare", "scores", "plots", "table", "archive", "status"} <= ids
+        assert {"compare", "scores", "plots", "table", "archive", "status", "caption_angles"} <= ids
+        queued = {f.name: f.concurrency_limit for f in app.fns.values() if f.concurrency_id == "model"}
+        assert queued == {"run": 1, "zip_up": 1}  # one queue for the model: compare, then the zip
+        assert app.server_name == "127.0.0.1"
     finally:
         app.close()
 
@@ -197,3 +218,19 @@ def test_app_command_warns_when_binding_beyond_this_machine(comparer, monkeypatc
     assert "reached by other machines" in capsys.readouterr().out and seen["server_name"] == "0.0.0.0" and seen["share"] is False
     launch(comparer)
     assert capsys.readouterr().out == "" and seen["server_name"] == "127.0.0.1"
+
+
+def test_app_command_errors(run, capsys):
+    pytest.importorskip("gradio")
+    import socket
+
+    from kept.cli import main
+
+    assert main(["app", "--checkpoint", str(run), "--port", "0"]) == 2
+    assert "--port must be in 1-65535" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--checkpoint", str(run), "--port", str(port)]) == 2
+    assert "choose another --port" in capsys.readouterr().err

@@ -95,6 +95,12 @@ def test_compare_two_recordings_in_the_browser(server, tiny_run, tmp_path):
             sync_api.expect(status).to_contain_text("Cannot compare", timeout=60_000)
             sync_api.expect(status).to_contain_text("cannot open video")
             assert "Traceback" not in status.inner_text()
+
+            page.get_by_label("recordings of the run's dataset").check()  # the page keeps working
+            page.locator("#compare").click()
+            sync_api.expect(status).to_be_empty(timeout=60_000)
+            sync_api.expect(scores).to_contain_text("squat_00", timeout=60_000)
+            sync_api.expect(page.locator("#caption_angles")).to_contain_text("joint angles")
         finally:
             browser.close()
     hosts = {urlparse(u).netloc for u in requested if urlparse(u).scheme in ("http", "https", "ws", "wss")}

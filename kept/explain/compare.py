@@ -103,8 +103,15 @@ def load_recording(spec: str, skeleton: Skeleton, fps: float, dataset_root: str 
     elif path.suffix.lower() in (".npy", ".npz"):
         if not path.exists():
             raise FileNotFoundError(f"keypoint file not found: {path}")
-        seq = make_extractor("file", skeleton=skeleton.name, fps=fps).extract(path) if path.suffix == ".npy" \
+        seq = make_extractor("file", skeleton=skeleton.name, fps=fps).extract(path) if path.suffix.lower() == ".npy" \
             else make_extractor("file").extract(path)
+        if seq.skeleton != skeleton.name:  # e.g. a mediapipe33 .npz of kept pose extract, for a coco17 model
+            from pose.convert import convert
+
+            try:
+                seq = convert(seq, skeleton.name)
+            except (ValueError, KeyError):
+                pass  # reported below as a skeleton mismatch
     else:
         raise FileNotFoundError(
             f"cannot read {spec!r}: give a video ({', '.join(VIDEO_SUFFIXES)}), a .npy/.npz keypoint file, "
@@ -142,7 +149,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
         The ``compare.json`` dict (see the module docstring).
     """
     if a.name == b.name:
-        b = Recording(name=f"{b.name}_2", xyz=b.xyz, fps=b.fps)
+        b = Recording(name=f"{b.name}_2", xyz=b.xyz, fps=b.fps, category=b.category)
     model.eval()
     feats = []
     for rec in (a, b):
