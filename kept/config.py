@@ -177,6 +177,12 @@ class DecoderConfig:
     #: ``retrieval``: the nearest described training pair in the model's reading, verdict edited
     #: to agree with the scores (:mod:`kept.model.memory`); ``decoder``: train and use the decoder
     generator: str = "retrieval"
+    #: retrieval: among the ``rerank_candidates`` nearest pairs, take the description that best names
+    #: the body parts of each recording's ``rerank_parts`` most score-losing blocks (0: the nearest;
+    #: statistics branch only); ``rerank_penalty``: cost of each other body part it names
+    rerank_parts: int = 4
+    rerank_candidates: int = 40
+    rerank_penalty: float = 0.5
     num_beams: int = 1  #: generation at evaluation: 1 = greedy
     no_repeat_ngram: int = 6  #: generation never repeats a token n-gram of this size (0: off)
     restrict_vocab: bool = True  #: greedy decoding emits only tokens of the training descriptions
@@ -265,6 +271,9 @@ def _check(cfg: RunConfig) -> None:
         raise ValueError(f"model.top_k must be >= 1, got {cfg.model.top_k}")
     if cfg.model.stats_mode not in ("residual", "blend"):
         raise ValueError(f"model.stats_mode must be 'residual' or 'blend', got '{cfg.model.stats_mode}'")
+    if cfg.text.rerank_parts < 0 or cfg.text.rerank_candidates < 1 or cfg.text.rerank_penalty < 0:
+        raise ValueError(f"text.rerank_parts must be >= 0, text.rerank_candidates >= 1 and text.rerank_penalty "
+                         f">= 0; got {cfg.text.rerank_parts}, {cfg.text.rerank_candidates}, {cfg.text.rerank_penalty}")
     if cfg.text.generator not in ("retrieval", "decoder"):
         raise ValueError(f"text.generator must be 'retrieval' or 'decoder', got '{cfg.text.generator}'")
     if cfg.train.keep not in ("best", "last"):

@@ -250,8 +250,13 @@ def fit_memory(model: KEPT, dm: PairDataModule, cfg: RunConfig, splits: tuple[st
     desc = descriptor(None if pred.contrib is None else torch.as_tensor(pred.contrib), pred.graph)
     row = {rid: i for i, rid in enumerate(ids)}
     keys = pair_keys(desc[[row[p.id_a] for p in pairs]], desc[[row[p.id_b] for p in pairs]])
+    from kept.explain.grounding import NODE_WORDS
+
+    node_parts = [NODE_WORDS.get(n, (n,)) for n in ds.skeleton.node_names] if pred.contrib is not None else []
+    t = cfg.text
     return DescriptionMemory().fit(keys, [ds.recordings[p.id_a].category for p in pairs],
-                                   [p.description.strip() for p in pairs])
+                                   [p.description.strip() for p in pairs], node_parts,
+                                   (t.rerank_parts, t.rerank_candidates, t.rerank_penalty))
 
 
 @torch.no_grad()

@@ -62,3 +62,40 @@ def test_errors():
         DescriptionMemory().nearest(KEYS, CATS)
     with pytest.raises(ValueError, match="values"):
         _memory().nearest(torch.zeros(1, 3), ["shot"])
+
+
+# block-contribution keys: K = 1 segment, B = 2 nodes (knee, elbow), two recordings -> 4 values
+RERANK_TEXTS = ["Player 1 kicks late. Overall, Player 1 performs better.",       # nearest, no part
+                "Player 2 keeps the legs straight. Overall, Player 2 performs better.",  # leg
+                "Player 1 flares the elbow and drops the head. Overall, Player 1 performs better."]
+RERANK_KEYS = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.2, 0.0, 0.0, 0.0], [0.3, 0.0, 0.0, 0.0]])
+NODE_PARTS = [("knee", "leg"), ("elbow", "arm")]
+
+
+def test_rerank_names_the_parts_where_score_is_lost():
+    m = DescriptionMemory().fit(RERANK_KEYS, ["k"] * 3, RERANK_TEXTS, NODE_PARTS, rerank=(1, 3, 0.5))
+    knee_lost = torch.tensor([[-1.0, 0.0, 0.0, 0.0]])  # recording 1 loses score at the knee
+    assert m.lost_parts(knee_lost) == [{"knee", "leg"}]
+    assert m.choose(knee_lost, ["k"]) == [1]  # names the leg, although pair 0 is nearer
+    elbow_lost = torch.tensor([[0.0, 0.0, 0.0, -1.0]])  # recording 2, the elbow
+    assert m.lost_parts(elbow_lost) == [{"elbow", "arm"}]
+    assert m.choose(elbow_lost, ["k"]) == [2]  # elbow named; "head" costs 0.5 < 1
+    assert m.choose(torch.zeros(1, 4), ["k"]) == [0]  # nothing lost: the nearest
+    strict = DescriptionMemory().fit(RERANK_KEYS, ["k"] * 3, RERANK_TEXTS, NODE_PARTS, rerank=(1, 3, 2.0))
+    assert strict.choose(elbow_lost, ["k"]) == [0]  # the extra part now costs more than the match
+    off = DescriptionMemory().fit(RERANK_KEYS, ["k"] * 3, RERANK_TEXTS, NODE_PARTS, rerank=(0, 3, 0.5))
+    assert off.choose(knee_lost, ["k"]) == off.nearest(knee_lost, ["k"]).tolist() == [0]
+    few = DescriptionMemory().fit(RERANK_KEYS, ["k"] * 3, RERANK_TEXTS, NODE_PARTS, rerank=(1, 2, 0.5))
+    assert few.choose(elbow_lost, ["k"]) == [0]  # pair 2 is not among the 2 nearest
+
+
+def test_rerank_stays_in_the_category_and_survives_a_round_trip():
+    m = DescriptionMemory().fit(RERANK_KEYS, ["k", "other", "k"], RERANK_TEXTS, NODE_PARTS, rerank=(1, 3, 0.5))
+    knee_lost = torch.tensor([[-1.0, 0.0, 0.0, 0.0]])
+    assert m.choose(knee_lost, ["k"]) == [0]  # the leg text is of another category
+    fresh = DescriptionMemory()
+    fresh.load_state_dict(m.state_dict())
+    assert fresh.rerank == (1, 3, 0.5) and fresh.node_parts == NODE_PARTS
+    assert fresh.choose(knee_lost, ["other"]) == [1]
+    with pytest.raises(ValueError, match="block contributions"):
+        DescriptionMemory().fit(torch.zeros(3, 3), ["k"] * 3, RERANK_TEXTS, NODE_PARTS)
