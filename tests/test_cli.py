@@ -22,7 +22,7 @@ def test_demo_then_baseline(tmp_path, capsys):
     metrics = json.loads(metrics_file.read_text())
     assert metrics["n_recordings"] == 21 and metrics["n_pairs"] == 21
     assert len(metrics["per_category"]) == 7
-    assert set(metrics["baselines"]) == {"ridge", "segment_ridge", "stats_branch", "ceiling"}  # demo: faults.json
+    assert set(metrics["baselines"]) == {"ridge", "segment_ridge", "segment_gbm", "stats_branch", "ceiling"}  # demo: faults.json
     assert metrics["baselines"]["ridge"]["score"] == metrics["score"]
     out = capsys.readouterr().out
     assert "pair_acc" in out and "segment_ridge" in out and "ceiling" in out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kept.baseline import handcrafted_features, ridge_baseline
+from kept.baseline import gbm_baseline, handcrafted_features, ridge_baseline
 from kept.data.demo import generate as demo  # generate_demo looks simulate_recording up here
 from kept.data.demo import (
     ADR_SUBACTIVITIES,
@@ -278,3 +278,18 @@ def test_handcrafted_features_and_ridge(tiny: Path) -> None:
     np.testing.assert_allclose(ridge_baseline(Z[:150], target[:150], Z[150:]), target[150:], atol=0.05)
     with pytest.raises(ValueError):
         ridge_baseline(X[train], y[train][:-1], X[~train])
+
+
+def test_gbm_baseline_learns_a_step_and_the_category() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    cats = np.where(rng.random(400) < 0.5, "kick", "shot")
+    y = 3.0 * (X[:, 0] > 0) + np.where(cats == "kick", 2.0, 0.0)  # a step no linear model fits
+    pred = gbm_baseline(X[:300], y[:300], cats[:300], X[300:], cats[300:])
+    assert np.abs(pred - y[300:]).mean() < 0.3
+    linear = ridge_baseline(np.hstack([X, (cats == "kick")[:, None]])[:300], y[:300],
+                            np.hstack([X, (cats == "kick")[:, None]])[300:])
+    assert np.abs(pred - y[300:]).mean() < 0.5 * np.abs(linear - y[300:]).mean()
+    np.testing.assert_array_equal(pred, gbm_baseline(X[:300], y[:300], cats[:300], X[300:], cats[300:]))  # seeded
+    with pytest.raises(ValueError, match="one score per training row"):
+        gbm_baseline(X[:300], y[:299], cats[:300], X[300:], cats[300:])
