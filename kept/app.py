@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kept.explain.physical import sentence
+from pose.batch import VIDEO_SUFFIXES
 
 __all__ = ["Comparer", "Comparison", "InputError", "build_app", "launch", "LOCAL_HOSTS"]
 
@@ -135,13 +136,11 @@ class Comparer:
         return out
 
     def _check_video(self, path: Path) -> None:
-        from pose.batch import VIDEO_SUFFIXES
         from pose.video import probe
 
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             return
-        info = probe(path)  # a file that is not a video fails here, before any model is loaded
-        duration = info.duration
+        duration = probe(path).duration  # a file that is not a video fails here, before any model is loaded
         if not duration > 0:  # the container does not say (e.g. some browser recordings): count
             from pose.video import iter_frames
 
@@ -149,8 +148,7 @@ class Comparer:
                 if duration > self.max_video_seconds:
                     break
         if duration > self.max_video_seconds:
-            info.duration = duration
-            raise InputError(f"{path.name} lasts {_duration(info.duration)}, over this page's limit of "
+            raise InputError(f"{path.name} lasts {_duration(duration)}, over this page's limit of "
                              f"{_duration(self.max_video_seconds)} (kept app --max-video-seconds); trim it to the action")
 
     def load(self, spec: str | Path, label: str):
@@ -341,7 +339,7 @@ def findings_markdown(result: dict, n: int = 5) -> str:
 # ---------------------------------------------------------------------------------- the page
 
 DATASET, UPLOAD = "recordings of the run's dataset", "upload two files (videos or keypoints)"
-ACCEPTED = [".npy", ".npz", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"]
+ACCEPTED = [".npy", ".npz", *VIDEO_SUFFIXES]
 
 
 def _theme():

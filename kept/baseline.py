@@ -225,13 +225,14 @@ def evaluate_baselines(dataset, split: str = "test", depth: int = 4, progress: b
         m["split"] = split
         return m
 
-    out = {"ridge": evaluate_baseline(dataset, split, progress)}
+    whole = {i: handcrafted_features(dataset.keypoints(i), dataset.skeleton, dataset.fps, dataset.up_axis)
+             for i in tqdm(train_ids + eval_ids, desc="features", disable=not progress, leave=False)}
+    out = {"ridge": evaluate(ridge_baseline(np.stack([whole[i] for i in train_ids]), y,  # evaluate_baseline's
+                                            np.stack([whole[i] for i in eval_ids])))}
     seg = {i: segment_features(dataset.keypoints(i), dataset.skeleton, dataset.fps, dataset.up_axis, depth)
            for i in tqdm(train_ids + eval_ids, desc="segment features", disable=not progress, leave=False)}
     out["segment_ridge"] = evaluate(per_category_ridge(np.stack([seg[i] for i in train_ids]), y, cat_tr,
                                                        np.stack([seg[i] for i in eval_ids]), cat_ev))
-    whole = {i: handcrafted_features(dataset.keypoints(i), dataset.skeleton, dataset.fps, dataset.up_axis)
-             for i in tqdm(train_ids + eval_ids, desc="whole features", disable=not progress, leave=False)}
     both = {i: np.concatenate([seg[i], whole[i]]) for i in seg}
     out["segment_gbm"] = evaluate(gbm_baseline(np.stack([both[i] for i in train_ids]), y, cat_tr,
                                                np.stack([both[i] for i in eval_ids]), cat_ev))

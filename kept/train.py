@@ -241,6 +241,7 @@ def fit_memory(model: KEPT, dm: PairDataModule, cfg: RunConfig, splits: tuple[st
     """The description memory of ``text.generator=retrieval`` (:mod:`kept.model.memory`): every
     described pair of ``splits``, keyed by the final model's reading of its two recordings."""
     from kept.evaluate import predict
+    from kept.explain.grounding import NODE_WORDS
     from kept.model.memory import DescriptionMemory, descriptor, pair_keys
 
     ds = dm.dataset
@@ -250,8 +251,6 @@ def fit_memory(model: KEPT, dm: PairDataModule, cfg: RunConfig, splits: tuple[st
     desc = descriptor(None if pred.contrib is None else torch.as_tensor(pred.contrib), pred.graph)
     row = {rid: i for i, rid in enumerate(ids)}
     keys = pair_keys(desc[[row[p.id_a] for p in pairs]], desc[[row[p.id_b] for p in pairs]])
-    from kept.explain.grounding import NODE_WORDS
-
     node_parts = [NODE_WORDS.get(n, (n,)) for n in ds.skeleton.node_names] if pred.contrib is not None else []
     t = cfg.text
     return DescriptionMemory().fit(keys, [ds.recordings[p.id_a].category for p in pairs],

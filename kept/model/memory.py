@@ -85,6 +85,7 @@ class DescriptionMemory(nn.Module):
         #: (empty: keys are not contributions, no re-ranking), and (parts m, candidates, penalty)
         self.node_parts: list[tuple[str, ...]] = []
         self.rerank: tuple[int, int, float] = (0, 1, 0.0)
+        self._parts_of: tuple[list[str] | None, list[set[str]]] = (None, [])  # (texts, their body parts), a cache
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -144,9 +145,9 @@ class DescriptionMemory(nn.Module):
             out.append(parts)
         return out
 
-    def nearest(self, keys: torch.Tensor, categories: Sequence[str | None], k: int = 1) -> torch.Tensor:
-        """Indices of the k nearest stored pairs of the same category (any category when the
-        category is None or has no stored pair), nearest first. (R, k), or (R,) for k = 1"""
+    def _distances(self, keys: torch.Tensor, categories: Sequence[str | None]) -> torch.Tensor:
+        """Distances to every stored key, infinite to other categories (none masked when the
+        category is None or has no stored pair). (R, T)"""
         if not len(self):
             raise RuntimeError("the description memory is empty: fit it first")
         if keys.ndim != 2 or keys.shape[1] != self.keys.shape[1]:
@@ -158,31 +159,37 @@ class DescriptionMemory(nn.Module):
             same = torch.tensor([c == name for c in self.categories])
             if name is not None and bool(same.any()):
                 dist[r, ~same] = float("inf")
-        if k == 1:
-            return dist.argmin(dim=1)
-        k = min(k, dist.shape[1])
-        near = torch.topk(dist, k, dim=1, largest=False).indices  # (R, k)
-        return near
+        return dist
+
+    def nearest(self, keys: torch.Tensor, categories: Sequence[str | None]) -> torch.Tensor:
+        """Index of the nearest stored pair of the same category (any category when the category
+        is None or has no stored pair). (R,)"""
+        return self._distances(keys, categories).argmin(dim=1)
 
     def choose(self, keys: torch.Tensor, categories: Sequence[str | None]) -> list[int]:
         """The stored pair whose description each query gets: the nearest, or the re-ranked
-        choice among the nearest candidates (module docstring). R indices."""
-        from kept.explain.grounding import body_parts
-
+        choice among the nearest candidates of the same category (module docstring). R indices."""
         m, k, penalty = self.rerank
         if not m or not self.node_parts or k == 1:
             return self.nearest(keys, categories).tolist()
-        near = self.nearest(keys, categories, k)
+        dist = self._distances(keys, categories)
+        near = torch.topk(dist, min(k, dist.shape[1]), dim=1, largest=False)  # nearest first
+        parts = self._text_parts()
         chosen = []
         for r, wanted in enumerate(self.lost_parts(keys)):
-            def gain(rank_index):
-                parts = body_parts(self.texts[int(near[r, rank_index])])
-                return len(parts & wanted) - penalty * len(parts - wanted), -rank_index
-            usable = [i for i in range(near.shape[1]) if categories[r] is None or
-                      self.categories[int(near[r, i])] == categories[r] or
-                      not any(c == categories[r] for c in self.categories)]
-            chosen.append(int(near[r, max(usable or [0], key=gain)]))
+            usable = [(rank, int(t)) for rank, (t, d) in enumerate(zip(near.indices[r], near.values[r]))
+                      if torch.isfinite(d)]
+            best = max(usable, key=lambda c: (len(parts[c[1]] & wanted) - penalty * len(parts[c[1]] - wanted), -c[0]))
+            chosen.append(best[1])
         return chosen
+
+    def _text_parts(self) -> list[set[str]]:
+        """The body parts each stored description names (computed once per stored set)."""
+        from kept.explain.grounding import body_parts
+
+        if self._parts_of[0] is not self.texts:
+            self._parts_of = (self.texts, [body_parts(t) for t in self.texts])
+        return self._parts_of[1]
 
     def edit(self, text: str, verdict_of_scores: int) -> str:
         """``text`` with its closing verdict replaced by (or ended with) the scores' verdict."""
