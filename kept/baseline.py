@@ -263,7 +263,10 @@ def _stats_branch_alone(dataset, train_ids: list[str], eval_ids: list[str], dept
     import torch
     from tqdm.auto import tqdm
 
-    from kept.features import BLOCK_STATS, prepare_keypoints, recording_features, stack_features
+    from kept.features import (ALIGN_SAMPLES, BLOCK_STATS, alignment_channels, prepare_keypoints, recording_features,
+                               stack_features)
+    from kept.model.alignment_stats import AlignedStatistics
+    from kept.model.kept import _channel_joints
     from kept.model.stats_branch import StatsBranch
 
     sk, rec = dataset.skeleton, dataset.recordings
@@ -273,12 +276,15 @@ def _stats_branch_alone(dataset, train_ids: list[str], eval_ids: list[str], dept
                                           leave=False)])
     cats = sorted({rec[i].category for i in train_ids})
     branch = StatsBranch(cats, depth, len(sk.node_types), len(BLOCK_STATS) * sk.max_joints_per_node,
-                         feats.whole_stats.shape[1])
+                         feats.whole_stats.shape[1],
+                         aligned=AlignedStatistics(cats, ALIGN_SAMPLES, alignment_channels(sk), depth),
+                         channel_joints=_channel_joints(sk))
     category = branch.index_of([rec[i].category for i in train_ids + eval_ids])
     n = len(train_ids)
     y = torch.as_tensor(dataset.normalize_score(np.array([rec[i].score for i in train_ids])), dtype=torch.float32)
-    branch.fit(feats.block_stats[:n], y, category[:n], feats.whole_stats[:n], groups=[rec[i].subject for i in train_ids])
-    score, _ = branch(feats.block_stats[n:], category[n:], feats.whole_stats[n:])
+    branch.fit(feats.block_stats[:n], y, category[:n], feats.whole_stats[:n], groups=[rec[i].subject for i in train_ids],
+               curves=feats.curves[:n], duration=feats.duration[:n])
+    score, _ = branch(feats.block_stats[n:], category[n:], feats.whole_stats[n:], feats.curves[n:], feats.duration[n:])
     return dataset.denormalize_score(score.numpy().astype(np.float64))
 
 

@@ -19,7 +19,8 @@ The project's decisions beyond the paper (README, "Decisions beyond the paper"),
 ``configs/paper.yaml`` turns them all off:
 
 ==============================  ==============================================
-statistics branch               ``model.stats_branch`` (+ ``net_weight``, ``stats_refit``, ``stats_mode``)
+statistics branch               ``model.stats_branch`` (+ ``net_weight``, ``stats_refit``, ``stats_mode``,
+                                ``stats_aligned``)
 path teacher                    ``loss.path``, ``loss.path_temperature``
 pair loss                       ``loss.rank``
 val held out by subject         ``data.val_by_subject``
@@ -111,6 +112,9 @@ class ModelConfig:
     #: s_hat = s_stats + w s_net; ``blend``: the network learns the score on its own and
     #: s_hat = (1 - w) s_stats + w s_net (w chosen on val either way)
     stats_mode: str = "residual"
+    #: offer the branch's cross-validation the phase-aligned statistics: each recording warped
+    #: by DTW onto its category's template, pooled over categories (kept/model/alignment_stats.py)
+    stats_aligned: bool = True
 
 
 @dataclass

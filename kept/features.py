@@ -30,7 +30,10 @@ __all__ = [
     "prepare_keypoints",
     "block_statistics",
     "whole_statistics",
+    "alignment_curves",
+    "alignment_channels",
     "BLOCK_STATS",
+    "ALIGN_SAMPLES",
 ]
 
 #: Channels per joint in ``frames`` and per sample in ``segments``: x, y, z, speed.
@@ -42,6 +45,10 @@ BLOCK_STATS = ("angle_mean", "angle_std", "angle_min", "angle_max", "speed_mean"
 
 #: Samples per segment from which the block statistics are taken.
 _BLOCK_SAMPLES = 16
+
+#: M, the samples of the kinematic curves that the phase-aligned statistics warp
+#: (:func:`alignment_curves`, :mod:`kept.model.alignment_stats`).
+ALIGN_SAMPLES = 48
 
 
 @dataclass
@@ -57,6 +64,9 @@ class RecordingFeatures:
         whole_stats: (W,) whole-recording statistics (:func:`whole_statistics`: angles of the
             node joints and speeds of all joints), the statistics branch's other input; None
             when not computed
+        curves: (M, Ch) the kinematic curves of :func:`alignment_curves` at M evenly spaced
+            times, which the phase-aligned statistics warp; None when not computed
+        duration: () the recording's length in seconds; None when not computed
     """
 
     node_stats: torch.Tensor
@@ -64,11 +74,14 @@ class RecordingFeatures:
     segments: torch.Tensor
     block_stats: torch.Tensor | None = None
     whole_stats: torch.Tensor | None = None
+    curves: torch.Tensor | None = None
+    duration: torch.Tensor | None = None
 
     def _map(self, fn) -> "RecordingFeatures":
         opt = lambda t: None if t is None else fn(t)  # noqa: E731
         return RecordingFeatures(fn(self.node_stats), fn(self.frames), fn(self.segments),
-                                 opt(self.block_stats), opt(self.whole_stats))
+                                 opt(self.block_stats), opt(self.whole_stats), opt(self.curves),
+                                 opt(self.duration))
 
     def to(self, device: torch.device | str) -> "RecordingFeatures":
         return self._map(lambda t: t.to(device))
@@ -148,6 +161,8 @@ def recording_features(
     norm = normalize_positions(filled)  # (F, P, 3)
     per_joint = np.concatenate([norm, joint_speeds(norm, fps)[..., None]], axis=-1)  # (F, P, 4)
 
+    curve_t = (np.arange(ALIGN_SAMPLES) + 0.5) / ALIGN_SAMPLES
+    curves = resample(alignment_curves(filled, skeleton, up_axis), curve_t)  # (M, Ch)
     key_t = (np.arange(num_keyframes) + 0.5) / num_keyframes
     seg_t = (np.arange(depth)[:, None] + (np.arange(segment_samples)[None] + 0.5) / segment_samples) / depth
     seg = resample(per_joint, seg_t.reshape(-1))  # (K S, P, 4)
@@ -159,7 +174,49 @@ def recording_features(
         segments=torch.as_tensor(seg, dtype=torch.float32),
         block_stats=torch.as_tensor(blocks, dtype=torch.float32),
         whole_stats=torch.as_tensor(whole, dtype=torch.float32),
+        curves=torch.as_tensor(curves, dtype=torch.float32),
+        duration=torch.tensor(xyz.shape[0] / fps, dtype=torch.float32),
     )
+
+
+def _node_joints(skeleton: Skeleton) -> list[str]:
+    return list(dict.fromkeys(j for members in skeleton.node_types.values() for j in members))
+
+
+def _limb_ends(skeleton: Skeleton) -> list[str]:
+    """The joints that end the node joints' angles without being node joints themselves (the
+    wrists and ankles of a human skeleton: where a limb acts)."""
+    node = set(_node_joints(skeleton))
+    return list(dict.fromkeys(e for j in _node_joints(skeleton) for e in skeleton.angles[j] if e not in node))
+
+
+def alignment_channels(skeleton: Skeleton) -> list[str]:
+    """Names of the channels of :func:`alignment_curves`: the node joints (their angles), then
+    ``centre_height``, then the limb ends (their heights above the centre)."""
+    return _node_joints(skeleton) + ["centre_height"] + _limb_ends(skeleton)
+
+
+def alignment_curves(xyz: np.ndarray, skeleton: Skeleton, up_axis: str = "y") -> np.ndarray:
+    """The per-frame kinematic curves that DTW aligns (:mod:`kept.model.alignment_stats`).
+
+    Channels (:func:`alignment_channels`): the angle of every node joint (angle / pi, as in
+    :func:`pose.kinematics.joint_angles`); the height of the node joints' centroid along the up
+    axis (bounding-box-normalised positions, so a jump or a squat shows); and the height of
+    every limb end (wrist, ankle) above that centroid. All are unchanged by turning about the
+    vertical axis.
+
+    Shapes:
+        xyz: (F, P, 3) finite
+        returns: (F, Ch) float64
+    """
+    from pose.kinematics import UP_AXES
+
+    joints = _node_joints(skeleton)
+    ang = joint_angles(xyz, skeleton, joints, up_axis)  # (F, A)
+    height = normalize_positions(xyz) @ UP_AXES[up_axis]  # (F, P)
+    centre = height[:, [skeleton.index(j) for j in joints]].mean(1, keepdims=True)  # (F, 1)
+    ends = height[:, [skeleton.index(j) for j in _limb_ends(skeleton)]] - centre  # (F, E)
+    return np.concatenate([ang, centre, ends], axis=1)
 
 
 def block_statistics(node_stats: np.ndarray, depth: int) -> np.ndarray:
@@ -220,7 +277,8 @@ def stack_features(items: list[RecordingFeatures]) -> RecordingFeatures:
         node_stats=torch.stack([f.node_stats for f in items]),
         frames=torch.stack([f.frames for f in items]),
         segments=torch.stack([f.segments for f in items]),
-        block_stats=opt("block_stats"), whole_stats=opt("whole_stats"),
+        block_stats=opt("block_stats"), whole_stats=opt("whole_stats"), curves=opt("curves"),
+        duration=opt("duration"),
     )
 
 

@@ -46,7 +46,7 @@ __all__ = ["KEPTSystem", "features_of"]
 def features_of(batch: dict[str, torch.Tensor]) -> RecordingFeatures:
     """The model inputs inside a batch dict."""
     return RecordingFeatures(batch["node_stats"], batch["frames"], batch["segments"], batch.get("block_stats"),
-                             batch.get("whole_stats"))
+                             batch.get("whole_stats"), batch.get("curves"), batch.get("duration"))
 
 
 class KEPTSystem(L.LightningModule):

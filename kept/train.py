@@ -60,7 +60,7 @@ def build_model(cfg: RunConfig, skeleton: Skeleton, commentary_dim: int = 384,
 
 
 def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = ("train",),
-                     choice: tuple[bool, bool] | None = None) -> None:
+                     choice: tuple[bool, ...] | None = None) -> None:
     """Fit the statistics branch on the recordings of ``splits`` in closed form and hand the
     data module its out-of-fold predictions, which training batches carry as ``prior``.
 
@@ -75,7 +75,7 @@ def fit_stats_branch(model: KEPT, dm: PairDataModule, splits: tuple[str, ...] = 
     f = bank.features
     oof = model.stats.fit(f.block_stats[rows], bank.target[rows], bank.category[rows], f.whole_stats[rows],
                           groups=[dm.dataset.recordings[i].subject for i in ids], seed=dm.cfg.train.seed,
-                          choice=choice)
+                          choice=choice, curves=f.curves[rows], duration=f.duration[rows])
     bank.set_prior(rows, oof)
 
 

@@ -165,7 +165,8 @@ class FeatureBank:
         else:
             f = self.features.index(rows)
         out = {"node_stats": f.node_stats, "frames": f.frames, "segments": f.segments,
-               "block_stats": f.block_stats, "whole_stats": f.whole_stats, "target": self.target[rows], "category": self.category[rows],
+               "block_stats": f.block_stats, "whole_stats": f.whole_stats, "curves": f.curves,
+               "duration": f.duration, "target": self.target[rows], "category": self.category[rows],
                "commentary": self.commentary[rows], "has_commentary": self.has_commentary[rows], "row": rows}
         if seeds is not None and self.prior is not None:
             out["prior"] = self.prior[rows]

@@ -209,7 +209,7 @@ def compare(model: KEPT, cfg: RunConfig, skeleton: Skeleton, score_range: tuple[
     better = (None, a.name, b.name)[better_of(scores[0], scores[1], (lo, hi))]
     lost = None  # per joint: (2, K, B, J) score lost, so that left and right are told apart
     if out.contrib is not None:
-        lost = (-model.stats.joint_contributions(x.block_stats, index, x.whole_stats) * (hi - lo)).numpy()
+        lost = (-model.stats.joint_contributions(x.block_stats, index, x.whole_stats, x.curves, x.duration) * (hi - lo)).numpy()
     physical = physical_differences(cfg, skeleton, a, b, scores, [out.best_path[i].tolist() for i in (0, 1)],
                                     lost, up_axis=up_axis, rank=rank, path_first=path_first)
     physical.pop("curves")  # for the plots only

@@ -32,8 +32,9 @@ import torch
 from torch import nn
 
 from kept.config import ModelConfig
-from kept.features import BLOCK_STATS, JOINT_CHANNELS, RecordingFeatures
+from kept.features import ALIGN_SAMPLES, BLOCK_STATS, JOINT_CHANNELS, RecordingFeatures, alignment_channels
 from kept.model.alignment import ExpertAlignment
+from kept.model.alignment_stats import AlignedStatistics
 from kept.model.encoder import KeypointEncoder
 from kept.model.ikg import KeypointGraphNet, candidate_pairs
 from kept.model.layers import MLP, CrossAttention
@@ -124,7 +125,10 @@ class KEPT(nn.Module):
         node_joints = len(dict.fromkeys(j for m in skeleton.node_types.values() for j in m))
         self.stats = (StatsBranch(categories, cfg.depth, len(skeleton.node_types),
                                   len(BLOCK_STATS) * skeleton.max_joints_per_node,
-                                  whole_dim=4 * (node_joints + skeleton.num_joints))
+                                  whole_dim=4 * (node_joints + skeleton.num_joints),
+                                  aligned=(AlignedStatistics(categories, ALIGN_SAMPLES, alignment_channels(skeleton),
+                                                             cfg.depth) if cfg.stats_aligned else None),
+                                  channel_joints=_channel_joints(skeleton) if cfg.stats_aligned else ())
                       if cfg.stats_branch else None)
         #: w, the weight of s_net next to s_stats at inference (chosen on val after training)
         self.register_buffer("net_weight", torch.ones(()))
@@ -165,7 +169,7 @@ class KEPT(nn.Module):
                                  "(computed by kept.features.recording_features)")
             if category is None:
                 category = torch.full((R,), -1, dtype=torch.long, device=node_stats.device)
-            stats, contrib = self.stats(x.block_stats, category, x.whole_stats)  # (R,), (R, K, B)
+            stats, contrib = self.stats(x.block_stats, category, x.whole_stats, x.curves, x.duration)  # (R,), (R, K, B)
             pen = -contrib / contrib.flatten(1).std(dim=1).clamp(min=1e-8)[:, None, None]
             node_stats = torch.cat([node_stats, pen[:, self.score_net.segment].unsqueeze(-1)], dim=-1)
         f_v = self.encoder(x.frames)  # (R, N, D)
@@ -236,3 +240,12 @@ class KEPT(nn.Module):
         union = torch.cat([out.paths[:half], out.paths[half:]], dim=1)  # (R/2, 2L, K)
         dist = path_distribution(path_logits(self.score_net, out.blocks, torch.cat([union, union])))
         return dist[:half], dist[half:]
+
+
+def _channel_joints(skeleton: Skeleton) -> list[tuple[int, int]]:
+    """(node type, joint within it) of each channel of :func:`kept.features.alignment_curves`:
+    a node joint's angle is that joint's; a limb end's height belongs to the node joint whose
+    angle it ends (the wrist to the elbow); the centre height to none, (-1, -1)."""
+    place = {j: (b, i) for b, members in enumerate(skeleton.node_types.values()) for i, j in enumerate(members)}
+    end_of = {e: place[j] for j in place for e in skeleton.angles[j] if e not in place}
+    return [place.get(c) or end_of.get(c) or (-1, -1) for c in alignment_channels(skeleton)]
