@@ -60,6 +60,7 @@ ABLATIONS: dict[str, tuple[str, dict]] = {
     # this project's decisions on top of the paper (README "Decisions"), each removed alone,
     # and the paper's reading with all of them removed (configs/paper.yaml)
     "no_stats": ("w/o statistics branch (and path teacher)", {"model": {"stats_branch": False}, "loss": {"path": 0.0}}),
+    "no_aligned": ("w/o phase-aligned statistics", {"model": {"stats_aligned": False}}),
     "no_rank": ("w/o L_rank", {"loss": {"rank": 0.0}}),
     "no_path": ("w/o path teacher L_path", {"loss": {"path": 0.0}}),
     "no_subject_val": ("val not held out by subject", {"data": {"val_by_subject": False}}),

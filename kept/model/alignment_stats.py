@@ -70,11 +70,12 @@ def dtw_warp(queries: np.ndarray, template: np.ndarray, band: float = DTW_BAND) 
     width = max(int(band * max(M, N)), abs(M - N) + 1)
     acc = np.full((R, M + 1, N + 1), np.inf)
     acc[:, 0, 0] = 0.0
-    for i in range(1, M + 1):
-        lo, hi = max(1, i - width), min(N, i + width)
-        for j in range(lo, hi + 1):
-            acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(np.minimum(acc[:, i - 1, j - 1], acc[:, i - 1, j]),
-                                                              acc[:, i, j - 1])
+    for d in range(2, M + N + 1):  # anti-diagonals i + j = d depend only on the two before
+        i = np.arange(max(1, d - N), min(M, d - 1) + 1)
+        i = i[np.abs(2 * i - d) <= width]
+        j = d - i
+        acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(np.minimum(acc[:, i - 1, j - 1], acc[:, i - 1, j]),
+                                                          acc[:, i, j - 1])
     warped = np.zeros((R, N, queries.shape[2]))
     timing = np.zeros((R, N))
     count = np.zeros((R, N))
