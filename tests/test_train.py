@@ -3,6 +3,7 @@
 import json
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 
@@ -185,3 +186,37 @@ def test_paper_config_trains_without_the_decisions(tiny_config, tmp_path):
     train(cfg, tmp_path / "paper")
     model, _, saved = load_model(tmp_path / "paper")
     assert model.stats is None and saved["categories"] == []
+
+
+def _weight_choice(monkeypatch, stats, net, truth):
+    """choose_net_weight on a val split of len(truth) recordings with given branch and network scores."""
+    from types import SimpleNamespace
+
+    import kept.evaluate
+    from kept.config import load_config
+    from kept.train import choose_net_weight
+
+    ids = [f"r{i}" for i in range(len(truth))]
+    monkeypatch.setattr(kept.evaluate, "predict", lambda *a, **k: SimpleNamespace(stats_score=stats, net_score=net))
+    dm = SimpleNamespace(dataset=SimpleNamespace(ids=lambda split: ids),
+                         bank=SimpleNamespace(target=torch.as_tensor(truth), rows=lambda i: list(range(len(i)))))
+    model = SimpleNamespace(net_weight=torch.ones(()))
+    return choose_net_weight(model, dm, load_config())
+
+
+def test_net_weight_stays_at_zero_when_the_network_only_adds_noise(monkeypatch):
+    from kept.metrics import spearman
+
+    rng = np.random.default_rng(14)  # a draw where the noise happens to raise val rho at w = 0.75
+    truth = rng.uniform(size=30)
+    stats = truth + 0.15 * rng.normal(size=30)
+    noise = 0.1 * rng.normal(size=30)
+    assert spearman(truth, stats + 0.75 * noise) > spearman(truth, stats) + 0.03  # the argmax would take it
+    assert _weight_choice(monkeypatch, stats, noise, truth) == 0.0
+
+
+def test_net_weight_follows_a_network_that_clearly_helps(monkeypatch):
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(size=200)
+    stats = 0.5 * np.ones(200) + 0.05 * rng.normal(size=200)  # the branch knows nothing
+    assert _weight_choice(monkeypatch, stats, truth - 0.5, truth) == 1.0

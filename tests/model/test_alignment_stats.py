@@ -131,3 +131,22 @@ def test_pooled_ridge_keeps_category_offsets_without_centring_the_scores():
     means = [float(score[cat == c].mean()) for c in range(3)]
     assert np.allclose(means, [0.3, 0.45, 0.6], atol=0.03)
     assert np.corrcoef(score.numpy(), y.numpy())[0, 1] > 0.95
+
+
+def test_coco_channels_map_to_their_node_joints():
+    from kept.features import alignment_channels, alignment_curves
+    from kept.model.kept import _channel_joints
+    from pose.skeleton import get_skeleton
+
+    sk = get_skeleton("coco17")
+    names = alignment_channels(sk)
+    place = dict(zip(names, _channel_joints(sk)))
+    nodes = list(sk.node_types)
+    assert place["left_wrist"] == (nodes.index("elbow"), sk.node_types["elbow"].index("left_elbow"))
+    assert place["right_ankle"] == (nodes.index("knee"), sk.node_types["knee"].index("right_knee"))
+    assert place["centre_height"] == (-1, -1) and place["left_hip"][0] == nodes.index("hip")
+    xyz = np.random.default_rng(0).normal(size=(20, sk.num_joints, 3))
+    curves = alignment_curves(xyz, sk)
+    assert curves.shape == (20, len(names)) and np.isfinite(curves).all()
+    turned = xyz @ np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]]).T  # 90 degrees about the vertical (y)
+    assert np.allclose(alignment_curves(turned, sk), curves)
