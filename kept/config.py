@@ -103,7 +103,7 @@ class ModelConfig:
     #: (kept/model/stats_branch.py); false: the paper's score head alone
     stats_branch: bool = True
     #: weight w of the network's score next to the statistics branch's at inference; null:
-    #: chosen on the validation split from 0, 0.25, 0.5, 0.75, 1 (rho, ties to the larger w)
+    #: chosen on the validation split from 0, 0.25, 0.5, 0.75, 1: the smallest w within one bootstrap standard error of the best val rho
     net_weight: Optional[float] = None
     #: once val has chosen the epoch and w, refit the statistics branch on train + val (closed
     #: form, so more recordings cost nothing; the classical baselines fit on the same ones)

@@ -44,6 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
+from kept.dtw import dtw
 from pose.kinematics import fill_missing, joint_angles, joint_speeds
 from pose.skeleton import Skeleton
 
@@ -51,57 +52,6 @@ __all__ = ["dtw", "Alignment", "align", "Finding", "physical_report", "RANKS", "
 
 RANKS = ("local", "size", "relevance")
 ANGLE_SCALE_DEG = 10.0  #: the angle difference that counts as one unit of size in ``rank="size"``
-
-
-def dtw(cost: np.ndarray, band: float | None = None) -> tuple[np.ndarray, float]:
-    """Dynamic time warping of a cost matrix: the monotone path from (0, 0) to (n-1, m-1) with the
-    least summed cost, steps (1, 0), (0, 1) and (1, 1).
-
-    Each row is filled in one vectorised pass: with ``m_j = c_ij + min(D_{i-1,j-1}, D_{i-1,j})``
-    and ``C`` the running sum of row i of the costs, ``D_ij = C_j + min_{l <= j}(m_l - C_l)``.
-
-    Args:
-        cost: pairwise costs, >= 0.
-        band: Sakoe-Chiba band as a fraction of the longer length (cells farther from the
-            diagonal are forbidden), or None for no band.
-
-    Shapes:
-        cost: (n, m)
-        returns: path (L, 2) int of (i, j) pairs, and the path's total cost
-
-    Raises:
-        ValueError: an empty or non-finite cost matrix, or a band outside (0, 1].
-    """
-    cost = np.asarray(cost, dtype=np.float64)
-    if cost.ndim != 2 or 0 in cost.shape:
-        raise ValueError(f"dtw needs a non-empty (n, m) cost matrix, got shape {cost.shape}")
-    if not np.isfinite(cost).all():
-        raise ValueError("dtw: the cost matrix has NaN or infinite entries")
-    n, m = cost.shape
-    lo, hi = np.zeros(n, dtype=int), np.full(n, m - 1)  # the allowed columns of each row
-    if band is not None:
-        if not 0 < band <= 1:
-            raise ValueError(f"dtw band must be in (0, 1], got {band}")
-        width = max(band * max(n, m), 1.0)
-        centre = np.arange(n) * (m - 1) / max(n - 1, 1)
-        lo = np.clip(np.floor(centre - width), 0, m - 1).astype(int)
-        hi = np.clip(np.ceil(centre + width), 0, m - 1).astype(int)
-    D = np.full((n, m), np.inf)
-    D[0, : hi[0] + 1] = np.cumsum(cost[0, : hi[0] + 1])
-    for i in range(1, n):
-        a, b = lo[i], hi[i] + 1
-        prev = D[i - 1]
-        diag = np.concatenate([[np.inf], prev[:-1]])[a:b]
-        mj = cost[i, a:b] + np.minimum(diag, prev[a:b])
-        C = np.cumsum(cost[i, a:b])
-        D[i, a:b] = C + np.minimum.accumulate(mj - C)
-    path = [(n - 1, m - 1)]
-    i, j = n - 1, m - 1
-    while i or j:
-        steps = [(i - 1, j - 1), (i - 1, j), (i, j - 1)]
-        i, j = min((s for s in steps if s[0] >= 0 and s[1] >= 0), key=lambda s: D[s])
-        path.append((i, j))
-    return np.array(path[::-1]), float(D[-1, -1])
 
 
 @dataclass

@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AlignedStatistics", "dtw_warp", "mirror_permutation", "DTW_BAND", "DBA_ITERATIONS"]
+from kept.dtw import dtw_warp
+
+__all__ = ["AlignedStatistics", "mirror_permutation", "DTW_BAND", "DBA_ITERATIONS"]
 
 #: Sakoe-Chiba band of the warping, as a share of the curve length.
 DTW_BAND = 0.2
@@ -50,53 +52,6 @@ def mirror_permutation(names: Sequence[str]) -> list[int]:
         return n.replace("left", "\0").replace("right", "left").replace("\0", "right")
 
     return [pos.get(swapped(n), i) for i, n in enumerate(names)]
-
-
-def dtw_warp(queries: np.ndarray, template: np.ndarray, band: float = DTW_BAND) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Warp each query onto the template's time axis by DTW (squared Euclidean cost, symmetric
-    steps, a Sakoe-Chiba band), batched over queries.
-
-    Each template step gets the mean of the query samples matched to it, and the mean query time
-    (0..1) of those samples.
-
-    Shapes:
-        queries: (R, M, Ch); template: (N, Ch)
-        returns: ``(warped (R, N, Ch), timing (R, N), cost (R,))``, cost the accumulated squared
-            distance along the path divided by M + N
-    """
-    R, M, _ = queries.shape
-    N = template.shape[0]
-    cost = ((queries[:, :, None, :] - template[None, None]) ** 2).sum(-1)  # (R, M, N)
-    width = max(int(band * max(M, N)), abs(M - N) + 1)
-    acc = np.full((R, M + 1, N + 1), np.inf)
-    acc[:, 0, 0] = 0.0
-    for d in range(2, M + N + 1):  # anti-diagonals i + j = d depend only on the two before
-        i = np.arange(max(1, d - N), min(M, d - 1) + 1)
-        i = i[np.abs(2 * i - d) <= width]
-        j = d - i
-        acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(np.minimum(acc[:, i - 1, j - 1], acc[:, i - 1, j]),
-                                                          acc[:, i, j - 1])
-    warped = np.zeros((R, N, queries.shape[2]))
-    timing = np.zeros((R, N))
-    count = np.zeros((R, N))
-    rows = np.arange(R)
-    i = np.full(R, M)
-    j = np.full(R, N)
-    active = np.ones(R, dtype=bool)
-    while active.any():
-        r = rows[active]
-        warped[r, j[r] - 1] += queries[r, i[r] - 1]
-        timing[r, j[r] - 1] += i[r] - 1
-        count[r, j[r] - 1] += 1
-        done = (i[r] == 1) & (j[r] == 1)
-        steps = np.stack([acc[r, i[r] - 1, j[r] - 1], acc[r, i[r] - 1, j[r]], acc[r, i[r], j[r] - 1]], axis=1)
-        move = np.argmin(steps, axis=1)
-        i[r] -= (move != 2) & ~done
-        j[r] -= (move != 1) & ~done
-        active[r[done]] = False
-    warped /= count[..., None]
-    timing = timing / count / max(M - 1, 1)
-    return warped, timing, acc[:, M, N] / (M + N)
 
 
 class AlignedStatistics(nn.Module):
@@ -147,7 +102,7 @@ class AlignedStatistics(nn.Module):
     def _orient(self, z: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Warp both orientations of each curve; keep the cheaper. (R, M, Ch) -> warped, timing, cost"""
         both = np.concatenate([z, z[:, :, self.perm]])
-        warped, timing, cost = dtw_warp(both, template)
+        warped, timing, cost = dtw_warp(both, template, DTW_BAND)
         R = len(z)
         mirror = cost[R:] < cost[:R]
         pick = lambda a: np.where(mirror.reshape(-1, *[1] * (a.ndim - 1)), a[R:], a[:R])  # noqa: E731

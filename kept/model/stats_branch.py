@@ -13,9 +13,13 @@ with x[k, j] the statistics of node type j in segment k (:func:`kept.features.bl
 c_whole the same linear term on whole-recording statistics (angles of the node joints and speeds
 of *all* joints, :func:`kept.features.whole_statistics`), and ridge regressions (strength by
 leave-one-out cross-validation, ``RidgeCV``), plus a global one for recordings of unknown
-category. Which variant (per category or pooled, with or without the whole-recording statistics)
-is chosen per dataset by cross-validation on the training recordings (:meth:`StatsBranch.fit`).
-It is fitted in closed form before the network trains, and frozen.
+category. Which variant (per category or pooled, with or without the whole-recording statistics,
+or pooled on the phase-aligned statistics of :mod:`kept.model.alignment_stats` instead of the
+block statistics) is chosen per dataset by cross-validation on the training recordings
+(:meth:`StatsBranch.fit`). It is fitted in closed form before the network trains, and frozen.
+With the aligned statistics, x[k, j] is the deviation of node j's channels from the category's
+template in the k-th quarter (for K = 4) of the *template's* time, which DTW matches to the
+moments of the recording where the same phase happens.
 
 Because the model is additive over the (segment, node) blocks, c[k, j] says how much what node j
 does in segment k moves the score away from the category's average performer: the *penalty*
@@ -60,10 +64,15 @@ class StatsBranch(nn.Module):
         num_nodes (int): B.
         stat_dim (int): g.
         whole_dim (int): W, size of the whole-recording statistics (0: none).
+        aligned (AlignedStatistics, optional): the phase-aligned statistics, offered to the
+            cross-validation as one more candidate (None: not offered).
+        channel_joints (Sequence[tuple[int, int]]): for each aligned channel, the (node, joint)
+            block its segment deviations are credited to, (-1, -1) for none.
 
     Shapes:
         block_stats: (R, K, B, g)
         whole_stats: (R, W) or None (only when W = 0)
+        curves: (R, M, Ch) and duration: (R,), needed when the aligned statistics were chosen
         category: (R,) int64 index into ``categories``, -1 for unknown
         output: ``(score (R,), contributions (R, K, B))``, normalised score units; the
             whole-recording statistics add to the score but belong to no block
